@@ -1,0 +1,1 @@
+"""Deployment export (ONNX, INT8, TensorRT); installed as ``instancevg.export``."""

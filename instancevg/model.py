@@ -1,0 +1,110 @@
+"""InstanceVG-edge network, in the order of DESIGN.md's data flow.
+
+image (B,3,S,S) -> EfficientNet-Lite0 C2..C5
+text ids (B,L)  -> MiniLM-L6 (frozen) -> Linear -> T (B,L,d)
+fusion + FPN    -> F4, F8, F16, F32
+global branch   -> pixel embedding P, global mask, existence
+AQSM            -> heatmap G, reference points R, queries Q0
+decoder         -> per-layer hidden states -> class / box / instance masks
+
+Follows InstanceVG (arXiv 2509.13747, repo Dmmm1997/InstanceVG); deviations for the edge
+budget are noted where they happen (shared value projection, sentence-level text query).
+The forward pass has no data-dependent Python control flow and no ``.item()``: only batch
+and text length are dynamic, so it traces to ONNX.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .backbone import EfficientNetLiteBackbone
+from .config import ModelConfig
+from .decoder import DeformableDecoder
+from .fusion import masked_mean
+from .heads import InstanceHeads
+from .neck import LanguageFPN
+from .pixel_decoder import PixelDecoder
+from .query_selection import AdaptiveQuerySelection
+from .text_encoder import TEXT_DIM, MiniLMTextEncoder
+
+
+class InstanceVGModel(nn.Module):
+    """Generalized grounding network.
+
+    ``forward(images, input_ids, attention_mask)`` = ``encode_text`` then ``ground``.
+
+    Args:
+        config: a :class:`ModelConfig` (see ``instancevg.config.PRESETS``).
+        load_pretrained: load backbone ImageNet weights when the config asks for them; set
+            False when a checkpoint will overwrite every weight anyway.
+    """
+
+    def __init__(self, config: ModelConfig, load_pretrained: bool = True):
+        super().__init__()
+        self.config = config
+        d = config.d_model
+        self.backbone = EfficientNetLiteBackbone(pretrained=config.pretrained_backbone and load_pretrained)
+        self.text_encoder = MiniLMTextEncoder(config.text_layers, frozen=config.freeze_text)
+        self.text_proj = nn.Sequential(nn.Linear(TEXT_DIM, d), nn.LayerNorm(d))
+        self.neck = LanguageFPN(self.backbone.channels, d, config.n_heads, config.ffn_dim, config.fusion_layers)
+        self.pixel_decoder = PixelDecoder(d)
+        self.query_selection = AdaptiveQuerySelection(
+            d, config.n_heads, config.num_queries, config.point_distance_weight
+        )
+        self.decoder = DeformableDecoder(
+            d, config.n_heads, config.n_levels, config.n_points, config.ffn_dim, config.decoder_layers
+        )
+        self.heads = InstanceHeads(d)
+
+    def encode_text(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """(B, L) int64 ids and mask -> (B, L, 384) MiniLM token features."""
+        return self.text_encoder(input_ids, attention_mask)
+
+    def ground(self, images: torch.Tensor, text_features: torch.Tensor, text_mask: torch.Tensor) -> dict:
+        """Run the grounder on normalised images and text features.
+
+        Args:
+            images: (B, 3, S, S) float, normalised with config.image_mean/std, S = image_size.
+            text_features: (B, L, 384) float from :meth:`encode_text`.
+            text_mask: (B, L) int/bool, 1 = valid token.
+
+        Returns:
+            dict of tensors:
+              ``pred_logits`` (B, Nq, 2) class logits (fg, no-object) of the last layer;
+              ``pred_boxes`` (B, Nq, 4) cxcywh normalised; ``aux_outputs``: list of
+              {pred_logits, pred_boxes} for earlier layers; ``pred_masks`` (B, Nq, S/4, S/4)
+              instance mask logits; ``global_mask`` (B, 1, S/4, S/4) logits; ``existence``
+              (B, 2) logits (absent, present); ``heatmap`` (B, S/16, S/16) logits;
+              ``reference_points`` (B, Nq, 2) in [0, 1]; ``scores`` (B, Nq)
+              = softmax(class)[fg] * softmax(existence)[present].
+        """
+        text_mask = text_mask.to(torch.long)
+        text = self.text_proj(text_features)
+        sentence = masked_mean(text, text_mask)
+        feats = self.backbone(images)
+        feats, text = self.neck(feats, text, text_mask, sentence)
+        sentence = masked_mean(text, text_mask)
+        pixel, global_mask, existence = self.pixel_decoder(feats, sentence)
+        sel = self.query_selection(text, text_mask, sentence, feats[2])
+        ref = sel["reference_points"]
+        hidden = self.decoder(sel["queries"], ref, feats, text, text_mask)
+        per_layer = [
+            {"pred_logits": self.heads.classify(h), "pred_boxes": self.heads.boxes(h, ref)} for h in hidden
+        ]
+        last = per_layer[-1]
+        scores = last["pred_logits"].softmax(-1)[..., 0] * existence.softmax(-1)[:, 1:2]
+        return {
+            "pred_logits": last["pred_logits"],
+            "pred_boxes": last["pred_boxes"],
+            "aux_outputs": per_layer[:-1],
+            "pred_masks": self.heads.masks(hidden[-1], pixel),
+            "global_mask": global_mask,
+            "existence": existence,
+            "heatmap": sel["heatmap"],
+            "reference_points": ref,
+            "scores": scores,
+        }
+
+    def forward(self, images: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> dict:
+        """images (B,3,S,S) normalised, input_ids/attention_mask (B,L) -> outputs of :meth:`ground`."""
+        return self.ground(images, self.encode_text(input_ids, attention_mask), attention_mask)

@@ -1,0 +1,270 @@
+"""Trainer (`instancevg train`): AdamW with a lower backbone lr, warm-up then step decay,
+grad-norm clipping, AMP on CUDA, DDP through torchrun (gloo on CPU, nccl on CUDA), periodic
+validation, a loss/metric curve PNG, atomic checkpoints and exact resume.
+
+Exact resume: the sample drawn at global step s, rank r, batch slot j is the fixed global
+index ``(s * world + r) * batch + j``; checkpoints restore weights, optimizer, scheduler, RNG
+and step, so a resumed run continues with the same samples and updates.
+"""
+from __future__ import annotations
+
+import io
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+from tqdm import tqdm
+
+from .checkpoint import (atomic_write_bytes, atomic_write_json, latest_checkpoint, load_training_checkpoint,
+                         save_model, save_training_checkpoint)
+from .config import get_preset
+from .data.dataset import GroundingCollate, JsonGroundingDataset, ProceduralGroundingDataset, dataset_info
+from .evaluate import evaluate, headline
+from .losses import grounding_loss
+from .model import InstanceVGModel
+
+
+@dataclass
+class TrainConfig:
+    """Options of one training run (saved in RUN/train_config.json)."""
+
+    data: str
+    out: str
+    preset: str = "edge"
+    steps: int = 20000
+    batch_size: int = 8
+    lr: float = 5e-4
+    backbone_lr_mult: float = 0.1
+    weight_decay: float = 1e-4
+    warmup_steps: int = 300
+    decay_steps: list[int] = field(default_factory=list)  # default: at 80 % of steps
+    decay_gamma: float = 0.1
+    clip_grad_norm: float = 1.0
+    val_every: int = 500
+    val_samples: int = 200
+    ckpt_every: int = 250
+    log_every: int = 20
+    num_workers: int = 2
+    seed: int = 0
+    amp: bool = True
+    device: str = "auto"
+    init_from: str | None = None
+
+
+def _lr_lambda(cfg: TrainConfig):
+    decay = cfg.decay_steps or [int(0.8 * cfg.steps)]
+
+    def fn(step: int) -> float:
+        warm = min(1.0, (step + 1) / max(1, cfg.warmup_steps))
+        return warm * cfg.decay_gamma ** sum(step >= d for d in decay)
+
+    return fn
+
+
+class GlobalIndexSampler(Sampler[int]):
+    """Yields the global sample indices of steps [start, steps) for one rank (see module doc)."""
+
+    def __init__(self, start: int, steps: int, batch: int, rank: int, world: int):
+        self.start, self.steps, self.batch, self.rank, self.world = start, steps, batch, rank, world
+
+    def __len__(self) -> int:
+        return (self.steps - self.start) * self.batch
+
+    def __iter__(self):
+        for s in range(self.start, self.steps):
+            base = (s * self.world + self.rank) * self.batch
+            yield from range(base, base + self.batch)
+
+
+class _CyclicRecords(Dataset):
+    """Global index g -> item perm_e[g % N] with a fresh permutation per epoch e = g // N."""
+
+    def __init__(self, base: Dataset, seed: int):
+        self.base, self.seed = base, seed
+
+    def __len__(self):
+        return 2**62
+
+    def __getitem__(self, g: int):
+        n = len(self.base)
+        perm = np.random.default_rng([self.seed, g // n]).permutation(n)
+        return self.base[int(perm[g % n])]
+
+
+def build_datasets(cfg: TrainConfig, model_config):
+    """(train dataset indexed by global index, validation dataset with full-size masks)."""
+    info = dataset_info(cfg.data)
+    json_path = Path(cfg.data) / "dataset.json"
+    if info.get("generator") == "instancevg.procedural":
+        train = ProceduralGroundingDataset(model_config, int(info["seed"]), "train", length=2**62)
+    else:
+        train = _CyclicRecords(JsonGroundingDataset(model_config, json_path, "train"), cfg.seed)
+    val = JsonGroundingDataset(model_config, json_path, "val", limit=cfg.val_samples, full_masks=True)
+    return train, val
+
+
+def _distributed() -> tuple[int, int, int]:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and not torch.distributed.is_initialized():
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        torch.distributed.init_process_group(backend)
+    rank = torch.distributed.get_rank() if world > 1 else 0
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    return rank, world, local
+
+
+def write_curve(history: list[dict], path: Path) -> None:
+    """Plot training loss and validation metrics to a PNG (written atomically)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    train = [h for h in history if "loss" in h]
+    val = [h for h in history if "val" in h]
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    if train:
+        steps = np.array([h["step"] for h in train])
+        loss = np.array([h["loss"] for h in train])
+        axes[0].plot(steps, loss, alpha=0.3, label="loss")
+        k = max(1, len(loss) // 30)
+        if len(loss) >= k:
+            smooth = np.convolve(loss, np.ones(k) / k, mode="valid")
+            axes[0].plot(steps[k - 1:], smooth, label=f"loss (mean of {k})")
+        axes[0].set_yscale("log")
+    axes[0].set_xlabel("step")
+    axes[0].set_title("training loss")
+    if train:
+        axes[0].legend()
+    for name in ("GREC Pr@(F1=1,IoU>=0.5)", "GREC N-acc", "GRES cIoU", "GRES gIoU"):
+        if val:
+            axes[1].plot([h["step"] for h in val], [h["val"][name] for h in val], marker="o", label=name)
+    axes[1].set_ylim(0, 1)
+    axes[1].set_xlabel("step")
+    axes[1].set_title("validation")
+    if val:
+        axes[1].legend(fontsize=8)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90)
+    plt.close(fig)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def _fingerprint(model) -> list[float]:
+    with torch.no_grad():
+        return [float(p.double().sum()) for p in model.parameters() if p.requires_grad][:64]
+
+
+def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, stop_at: int | None = None) -> dict:
+    """Run (or resume) training; returns the last validation metrics (headline form).
+
+    ``stop_at`` ends the run after that global step (after its checkpoint), as an interruption
+    would; ``resume=True`` later continues exactly.
+
+    Raises:
+        FloatingPointError: if the loss becomes NaN/inf (with the step and loss parts).
+        FileNotFoundError / CheckpointError: for a missing dataset or an unresumable run.
+    """
+    rank, world, local = _distributed()
+    if cfg.device == "auto":
+        device = torch.device(f"cuda:{local}" if torch.cuda.is_available() else "cpu")
+    else:
+        device = torch.device(cfg.device)
+    torch.manual_seed(cfg.seed)
+    np.random.seed(cfg.seed)
+    run = Path(cfg.out)
+    run.mkdir(parents=True, exist_ok=True)
+
+    model_config = get_preset(cfg.preset)
+    model = InstanceVGModel(model_config).to(device)
+    if cfg.init_from and not resume:
+        from .checkpoint import load_weights, read_model_file
+
+        _, weights, _ = read_model_file(cfg.init_from)
+        load_weights(model, weights, source=cfg.init_from)
+    backbone = [p for n, p in model.named_parameters() if p.requires_grad and n.startswith("backbone.")]
+    rest = [p for n, p in model.named_parameters() if p.requires_grad and not n.startswith("backbone.")]
+    optimizer = torch.optim.AdamW(
+        [{"params": rest, "lr": cfg.lr}, {"params": backbone, "lr": cfg.lr * cfg.backbone_lr_mult}],
+        weight_decay=cfg.weight_decay,
+    )
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(cfg))
+    history: list[dict] = []
+    start = 0
+    if resume:
+        state = load_training_checkpoint(latest_checkpoint(run), model, optimizer, scheduler)
+        start, history = int(state["step"]), state.get("history", [])
+    elif rank == 0:
+        atomic_write_json(run / "train_config.json", asdict(cfg))
+
+    ddp_model = model
+    if world > 1:
+        ddp_model = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None)
+    train_set, val_set = build_datasets(cfg, model_config)
+    loader = DataLoader(
+        train_set, batch_size=cfg.batch_size, sampler=GlobalIndexSampler(start, cfg.steps, cfg.batch_size, rank, world),
+        num_workers=cfg.num_workers, collate_fn=GroundingCollate(model_config),
+        persistent_workers=False, prefetch_factor=4 if cfg.num_workers else None,
+    )
+    use_amp = cfg.amp and device.type == "cuda"
+    amp_dtype = torch.bfloat16 if use_amp and torch.cuda.is_bf16_supported() else torch.float16
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp and amp_dtype == torch.float16)
+    model.train()
+    last_val: dict = {}
+    bar = tqdm(total=cfg.steps, initial=start, desc="train", disable=not progress or rank != 0, dynamic_ncols=True)
+    t0 = time.time()
+    step = start
+    end = min(cfg.steps, stop_at) if stop_at else cfg.steps
+    for step, batch in zip(range(start, end), loader):
+        with torch.autocast(device.type, dtype=amp_dtype, enabled=use_amp):
+            out = ddp_model(batch["images"].to(device, non_blocking=True), batch["input_ids"].to(device),
+                            batch["attention_mask"].to(device))
+        losses = grounding_loss(out, batch["targets"])
+        loss = losses["loss"]
+        if not torch.isfinite(loss):
+            parts = {k: float(v) for k, v in losses.items()}
+            raise FloatingPointError(f"non-finite loss at step {step}: {parts}")
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.unscale_(optimizer)
+        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_grad_norm)
+        scaler.step(optimizer)
+        scaler.update()
+        scheduler.step()
+        done = step + 1
+        if rank == 0:
+            bar.update(1)
+            if done % cfg.log_every == 0 or done == cfg.steps:
+                entry = {"step": done, "lr": scheduler.get_last_lr()[0],
+                         "sec_per_step": (time.time() - t0) / max(1, done - start)}
+                entry.update({k: round(float(v.detach()), 5) for k, v in losses.items()})
+                history.append(entry)
+                bar.set_postfix(loss=f"{entry['loss']:.3f}")
+            if done % cfg.val_every == 0 or done == cfg.steps:
+                metrics = evaluate(model, val_set, batch_size=cfg.batch_size, device=device, progress=False)
+                last_val = headline(metrics)
+                history.append({"step": done, "val": last_val})
+                tqdm.write(f"step {done}: " + ", ".join(f"{k} {v:.3f}" for k, v in last_val.items()))
+                write_curve(history, run / "curve.png")
+            if done % cfg.ckpt_every == 0 or done in (cfg.steps, end):
+                save_training_checkpoint(run, done, model, optimizer, scheduler, {"history": history})
+                atomic_write_json(run / "history.json", history)
+    bar.close()
+    if world > 1:
+        prints = [None] * world
+        torch.distributed.all_gather_object(prints, _fingerprint(model))
+        if rank == 0:
+            atomic_write_json(run / "ddp_check.json", {"world_size": world, "fingerprints": prints})
+        torch.distributed.barrier()
+        torch.distributed.destroy_process_group()
+    elif rank == 0 and step + 1 == cfg.steps:
+        write_curve(history, run / "curve.png")
+    return last_val

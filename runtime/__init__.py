@@ -1,0 +1,1 @@
+"""Torch-free runtime for exported bundles; installed as ``instancevg.runtime``."""

