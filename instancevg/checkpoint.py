@@ -172,6 +172,8 @@ def save_training_checkpoint(run_dir: str | Path, step: int, model, optimizer, s
                              keep: int = 2) -> Path:
     """Write ``RUN/checkpoints/step-NNNNNNN/`` (model.safetensors, optimizer.safetensors,
     state.json) atomically, point ``RUN/latest.json`` at it, and prune all but ``keep``."""
+    if keep < 1:
+        raise ValueError(f"keep must be >= 1, got {keep}")
     run_dir = Path(run_dir)
     ckpt_root = run_dir / "checkpoints"
     ckpt_root.mkdir(parents=True, exist_ok=True)

@@ -88,6 +88,18 @@ def _cmd_ground(args) -> int:
     return 0
 
 
+def _cmd_pack(args) -> int:
+    import torch
+
+    from .checkpoint import load_model, save_model
+
+    model = load_model(args.checkpoint)
+    save_model(model, args.out, dtype=torch.float16 if args.fp16 else None,
+               extra={"source": str(args.checkpoint)})
+    print(f"wrote {args.out} ({Path(args.out).stat().st_size / 2**20:.1f} MiB)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argparse parser of the `instancevg` command."""
     p = argparse.ArgumentParser(prog="instancevg", description="Generalized visual grounding (InstanceVG-edge)")
@@ -139,6 +151,12 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--device")
     e.add_argument("--out", help="metrics JSON path (default DATA/metrics_SPLIT.json)")
     e.set_defaults(func=_cmd_eval)
+
+    k = sub.add_parser("pack", help="turn a training checkpoint into a release weights file")
+    k.add_argument("--checkpoint", required=True, help="training checkpoint dir or model .safetensors")
+    k.add_argument("--out", required=True, help="output .safetensors")
+    k.add_argument("--fp16", action="store_true", help="store floating weights as fp16")
+    k.set_defaults(func=_cmd_pack)
     return p
 
 

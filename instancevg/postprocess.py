@@ -27,10 +27,15 @@ def postprocess(outputs: dict, index: int, text: str, image_size: tuple[int, int
         text: the expression (copied into the result).
         image_size: (H, W) of the original image in pixels.
 
+    Raises:
+        ValueError: if ``mask_threshold`` is not in (0, 1).
+
     Returns:
         a GroundingResult; ``extra["all_scores"]`` holds every query's score (Nq,) and
         ``extra["all_boxes"]`` every query's box (Nq, 4) xyxy pixels, for evaluation.
     """
+    if not 0.0 < mask_threshold < 1.0:
+        raise ValueError(f"mask_threshold must be in (0, 1), got {mask_threshold}")
     h, w = int(image_size[0]), int(image_size[1])
     scores = outputs["scores"][index].float()
     boxes = box_cxcywh_to_xyxy(outputs["pred_boxes"][index].float())

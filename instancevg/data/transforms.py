@@ -38,7 +38,7 @@ def prepare_targets(boxes_xyxy: np.ndarray, masks: np.ndarray, image_hw: tuple[i
     Raises:
         ValueError: on mismatched counts or mask sizes.
     """
-    h, w = image_hw
+    h, w = int(image_hw[0]), int(image_hw[1])
     boxes_xyxy = np.asarray(boxes_xyxy, dtype=np.float32).reshape(-1, 4)
     k = boxes_xyxy.shape[0]
     if masks.shape[0] != k or (k and masks.shape[1:] != (h, w)):

@@ -1,0 +1,35 @@
+"""Shared fixtures: one tiny model and its tokenizer for the whole test session.
+
+Building the model costs a few seconds, so it is built once. Tests must not mutate it: any
+test that trains, changes its mode or accumulates gradients works on ``copy.deepcopy``.
+"""
+
+import pytest
+import torch
+
+from instancevg.config import get_preset
+from instancevg.model import InstanceVGModel
+from instancevg.text_encoder import TextTokenizer
+
+# One intra-op thread: the tiny model's ops are far too small to gain from parallelism, and on a
+# loaded 2-core machine OpenMP threads contending with other processes make a forward pass about
+# 100x slower (seconds instead of tens of milliseconds).
+torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="session")
+def tiny_config():
+    return get_preset("edge-tiny")
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tiny_config):
+    torch.manual_seed(0)
+    model = InstanceVGModel(tiny_config)
+    model.eval()
+    return model
+
+
+@pytest.fixture(scope="session")
+def tokenizer(tiny_config):
+    return TextTokenizer(tiny_config.max_text_len)
