@@ -16,6 +16,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from .atomic_io import atomic_path, atomic_write_bytes, atomic_write_json  # noqa: F401 (re-exported)
 from .config import ModelConfig
 
 FORMAT = "instancevg-edge/1"
@@ -24,27 +25,6 @@ TEXT_PREFIX = "text_encoder."
 
 class CheckpointError(RuntimeError):
     """A checkpoint is missing, unreadable, or does not fit the model."""
-
-
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (temp file in the same directory + os.replace)."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def atomic_write_json(path: str | Path, obj) -> None:
-    """JSON (indent 2, sorted keys) written atomically."""
-    atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
 
 
 def model_state(model: torch.nn.Module, dtype: torch.dtype | None = None) -> dict[str, torch.Tensor]:
@@ -66,19 +46,11 @@ def model_state(model: torch.nn.Module, dtype: torch.dtype | None = None) -> dic
 
 def save_model(model: torch.nn.Module, path: str | Path, dtype: torch.dtype | None = None, extra: dict | None = None) -> None:
     """Save weights + config to a .safetensors file atomically."""
-    path = Path(path)
     meta = {"format": FORMAT, "config": json.dumps(model.config.to_dict())}
     if extra:
         meta.update({k: json.dumps(v) for k, v in extra.items()})
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    try:
-        save_file(model_state(model, dtype), tmp, metadata=meta)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_path(path) as tmp:
+        save_file(model_state(model, dtype), str(tmp), metadata=meta)
 
 
 def read_model_file(path: str | Path) -> tuple[ModelConfig, dict[str, torch.Tensor], dict]:
@@ -192,7 +164,8 @@ def save_training_checkpoint(run_dir: str | Path, step: int, model, optimizer, s
                     opt_state[str(pid)][key] = val
         rng_js, rng_t = _rng_state()
         tensors.update(rng_t)
-        save_file(tensors, str(tmp / "optimizer.safetensors"))
+        with atomic_path(tmp / "optimizer.safetensors") as opt_tmp:
+            save_file(tensors, str(opt_tmp))
         state = {
             "step": step,
             "config": model.config.to_dict(),

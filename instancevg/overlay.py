@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import colorsys
 import os
-import tempfile
+
 import unicodedata
 from pathlib import Path
 from typing import Union
@@ -28,6 +28,7 @@ from typing import Union
 import cv2
 import numpy as np
 
+from .atomic_io import atomic_write_bytes
 from .image_io import as_rgb_uint8
 from .result import GroundingResult
 
@@ -337,28 +338,10 @@ def save_overlay(path: PathLike, overlay_rgb: np.ndarray) -> Path:
         raise OSError(f"cannot save overlay to '{dest}': PNG encoding failed")
 
     try:
-        mode = dest.stat().st_mode & 0o777 if dest.exists() else 0o644
-    except OSError:
-        mode = 0o644
-    tmp_name = None
-    try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=parent)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(buf.tobytes())
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp_name, mode)
-        os.replace(tmp_name, dest)
-        tmp_name = None
+        atomic_write_bytes(dest, buf.tobytes())
     except OSError as exc:
         msg = f"cannot save overlay to '{dest}': {exc.strerror or exc}"
         # OSError(errno, msg) maps to the matching subclass (PermissionError, ...).
         err = OSError(exc.errno, msg) if exc.errno is not None else OSError(msg)
         raise err from exc
-    finally:
-        if tmp_name is not None:
-            try:
-                os.unlink(tmp_name)
-            except OSError:
-                pass
     return dest

@@ -9,8 +9,6 @@ and step, so a resumed run continues with the same samples and updates.
 from __future__ import annotations
 
 import io
-import json
-import math
 import os
 import time
 from dataclasses import asdict, dataclass, field
@@ -22,7 +20,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from tqdm import tqdm
 
 from .checkpoint import (atomic_write_bytes, atomic_write_json, latest_checkpoint, load_training_checkpoint,
-                         save_model, save_training_checkpoint)
+                         save_training_checkpoint)
 from .config import get_preset
 from .data.dataset import GroundingCollate, JsonGroundingDataset, ProceduralGroundingDataset, dataset_info
 from .evaluate import evaluate, headline

@@ -271,7 +271,7 @@ def test_held_out_combos(samples):
 
 def test_make_data_roundtrip_and_bytes(tmp_path):
     a = make_data(tmp_path / "a", seed=3, n_train=3, n_val=2, n_test=2, progress=False)
-    b = make_data(tmp_path / "b", seed=3, n_train=3, n_val=2, n_test=2, progress=False)
+    make_data(tmp_path / "b", seed=3, n_train=3, n_val=2, n_test=2, progress=False)
     assert a == tmp_path / "a" / "dataset.json"
     files_a = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*") if p.is_file())
     files_b = sorted(p.relative_to(tmp_path / "b") for p in (tmp_path / "b").rglob("*") if p.is_file())

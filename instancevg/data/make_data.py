@@ -31,7 +31,6 @@ deterministic pixels). Every file is written to a temporary name and moved into 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import cv2
@@ -39,18 +38,12 @@ import numpy as np
 import pycocotools.mask as mask_utils
 from tqdm import tqdm
 
+from instancevg.atomic_io import atomic_write_bytes
 from instancevg.data.procedural import HELD_OUT_COMBOS, Sample, render_sample
 
 __all__ = ["make_data", "sample_record", "DATASET_VERSION"]
 
 DATASET_VERSION = 1
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
 
 
 def sample_record(sample: Sample, file_name: str) -> dict:
@@ -137,11 +130,11 @@ def make_data(
             ok, png = cv2.imencode(".png", cv2.cvtColor(sample.image, cv2.COLOR_RGB2BGR))
             if not ok:  # pragma: no cover
                 raise OSError(f"PNG encoding failed for {sample.sample_id}")
-            _atomic_write(out / file_name, png.tobytes())
+            atomic_write_bytes(out / file_name, png.tobytes())
             records.append(sample_record(sample, file_name))
             bar.update(1)
         dataset[split] = records
     bar.close()
     json_path = out / "dataset.json"
-    _atomic_write(json_path, json.dumps(dataset, sort_keys=True, indent=1).encode("utf-8") + b"\n")
+    atomic_write_bytes(json_path, json.dumps(dataset, sort_keys=True, indent=1).encode("utf-8") + b"\n")
     return json_path
