@@ -16,7 +16,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from .atomic_io import atomic_path, atomic_write_bytes, atomic_write_json  # noqa: F401 (re-exported)
+from .atomic_io import atomic_path, atomic_write_json
 from .config import ModelConfig
 
 FORMAT = "instancevg-edge/1"
@@ -164,8 +164,7 @@ def save_training_checkpoint(run_dir: str | Path, step: int, model, optimizer, s
                     opt_state[str(pid)][key] = val
         rng_js, rng_t = _rng_state()
         tensors.update(rng_t)
-        with atomic_path(tmp / "optimizer.safetensors") as opt_tmp:
-            save_file(tensors, str(opt_tmp))
+        save_file(tensors, str(tmp / "optimizer.safetensors"))  # tmp is already a private directory
         state = {
             "step": step,
             "config": model.config.to_dict(),

@@ -45,8 +45,8 @@ def _cmd_train(args) -> int:
 
 
 def _cmd_eval(args) -> int:
+    from .atomic_io import atomic_write_json
     from .checkpoint import load_model
-    from .checkpoint import atomic_write_json
     from .data.dataset import JsonGroundingDataset
     from .evaluate import evaluate, format_table
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import colorsys
 import os
-
 import unicodedata
 from pathlib import Path
 from typing import Union

@@ -19,8 +19,8 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 from tqdm import tqdm
 
-from .checkpoint import (atomic_write_bytes, atomic_write_json, latest_checkpoint, load_training_checkpoint,
-                         save_training_checkpoint)
+from .atomic_io import atomic_write_bytes, atomic_write_json
+from .checkpoint import latest_checkpoint, load_training_checkpoint, save_training_checkpoint
 from .config import get_preset
 from .data.dataset import GroundingCollate, JsonGroundingDataset, ProceduralGroundingDataset, dataset_info
 from .evaluate import evaluate, headline
