@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 
 @contextmanager
@@ -52,3 +53,45 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
 def atomic_write_json(path: str | Path, obj) -> None:
     """JSON (indent 2, sorted keys, trailing newline) written atomically."""
     atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
+
+
+@contextmanager
+def atomic_directory(path: str | Path) -> Iterator[Path]:
+    """Yield an empty temporary directory beside ``path``; on normal exit it becomes ``path``.
+
+    For multi-file artefacts (an ONNX bundle): the directory is filled completely, then moved
+    into place with ``os.replace``. An existing ``path`` is first renamed aside and removed only
+    after the new directory is in place, so a failure at any point leaves either the old
+    directory or the new one at ``path``, never a partial one (a crash between the two renames
+    leaves the old one under ``.NAME.old-*`` beside it). On an exception the temporary directory
+    is removed and ``path`` is unchanged.
+
+    Raises:
+        FileNotFoundError: if the parent directory does not exist.
+        NotADirectoryError: if ``path`` exists and is not a directory.
+    """
+    path = Path(path)
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise FileNotFoundError(f"cannot write '{path}': directory '{parent}' does not exist")
+    if path.exists() and not path.is_dir():
+        raise NotADirectoryError(f"cannot write a directory at '{path}': a file is there")
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=parent))
+    try:
+        yield tmp
+        os.chmod(tmp, 0o755)
+        old = None
+        if path.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{path.name}.old-", dir=parent))
+            os.replace(path, old / path.name)
+        try:
+            os.replace(tmp, path)
+        except BaseException:
+            if old is not None:
+                os.replace(old / path.name, path)
+            raise
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise

@@ -1,0 +1,109 @@
+"""The exported bundle on disk: ``manifest.json`` plus the files it lists with their SHA-256.
+
+Layout (written by ``export/export_onnx.py``, see DESIGN.md "Edge path")::
+
+    BUNDLE/manifest.json        format, input size, mean/std, thresholds, tensor names, opset,
+                                dynamic axes, versions, {file: {sha256, bytes}}
+    BUNDLE/text_encoder.onnx    (B, L) ids + mask -> (B, L, 384) token features
+    BUNDLE/grounder.onnx        image + token features + mask -> scores, boxes, mask logits
+    BUNDLE/tokenizer.json       MiniLM WordPiece tokenizer (``tokenizers`` format)
+    BUNDLE/*.engine             optional TensorRT engines (``export/build_engine.py``)
+
+This module is torch-free: the runtime reads bundles with it and the exporter writes the
+checksums with :func:`file_entries`.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+FORMAT = "instancevg-edge-bundle/1"
+MANIFEST_NAME = "manifest.json"
+REQUIRED_FILES = ("text_encoder.onnx", "grounder.onnx", "tokenizer.json")
+
+
+class BundleError(RuntimeError):
+    """A bundle is missing, incomplete, tampered with (checksum mismatch) or of another format."""
+
+
+def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
+    """Hex SHA-256 of a file, read in 1 MiB chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def file_entries(directory: str | Path) -> dict[str, dict]:
+    """``{name: {"sha256", "bytes"}}`` for every regular file in ``directory`` except the manifest."""
+    directory = Path(directory)
+    return {
+        p.name: {"sha256": sha256_file(p), "bytes": p.stat().st_size}
+        for p in sorted(directory.iterdir())
+        if p.is_file() and p.name != MANIFEST_NAME
+    }
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """A bundle directory and its parsed manifest.
+
+    Attributes:
+        path: the bundle directory.
+        manifest: the parsed ``manifest.json`` (see module docstring).
+    """
+
+    path: Path
+    manifest: dict
+
+    @classmethod
+    def open(cls, path: str | Path) -> Bundle:
+        """Read ``path/manifest.json`` and check its format and that the required files are listed.
+
+        Raises:
+            BundleError: no such directory, no or unreadable manifest, another format, or a
+                required file not listed.
+        """
+        path = Path(path)
+        if not path.is_dir():
+            raise BundleError(f"bundle directory not found: {path}")
+        mpath = path / MANIFEST_NAME
+        if not mpath.is_file():
+            raise BundleError(f"{path} is not a bundle: {MANIFEST_NAME} is missing")
+        try:
+            manifest = json.loads(mpath.read_text())
+        except (OSError, ValueError) as exc:
+            raise BundleError(f"cannot read {mpath}: {exc}") from exc
+        if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+            fmt = manifest.get("format") if isinstance(manifest, dict) else None
+            raise BundleError(f"{mpath} has format {fmt!r}, expected {FORMAT!r}")
+        files = manifest.get("files", {})
+        missing = [name for name in REQUIRED_FILES if name not in files]
+        if missing:
+            raise BundleError(f"{mpath} does not list {missing}")
+        return cls(path, manifest)
+
+    def file(self, name: str, verify: bool = True) -> Path:
+        """Path of a listed file, after checking it exists and (``verify``) its SHA-256.
+
+        Raises:
+            BundleError: the file is not in the manifest, is missing, or its checksum differs
+                (the file was modified or corrupted after export).
+        """
+        entry = self.manifest["files"].get(name)
+        if entry is None:
+            raise BundleError(f"{name} is not listed in {self.path / MANIFEST_NAME}")
+        p = self.path / name
+        if not p.is_file():
+            raise BundleError(f"bundle file missing: {p}")
+        if verify:
+            digest = sha256_file(p)
+            if digest != entry["sha256"]:
+                raise BundleError(
+                    f"checksum mismatch for {p}: sha256 {digest[:16]}... but the manifest says "
+                    f"{entry['sha256'][:16]}... (file modified or corrupted after export)"
+                )
+        return p
