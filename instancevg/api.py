@@ -76,7 +76,8 @@ class InstanceVG:
         x = x[None].expand(len(texts), -1, -1, -1).to(self.device)
         out = self.model(x, ids.to(self.device), mask.to(self.device))
         h, w = rgb.shape[:2]
-        return [postprocess(out, i, t, (h, w), self.config.score_threshold, self.config.mask_threshold)
+        return [postprocess(out, i, t, (h, w), self.config.score_threshold, self.config.mask_threshold,
+                            self.config.kernels)
                 for i, t in enumerate(texts)]
 
 

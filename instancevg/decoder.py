@@ -17,11 +17,13 @@ class MSDeformAttn(nn.Module):
     forward(query (B,Q,d), reference_points (B,Q,2) in [0,1], value (B,S,H,Dh), spatial_shapes
     list of (H_l, W_l)) -> (B, Q, d). Offsets are in units of each level's cells.
     The value projection is done once by the caller and shared by all decoder layers.
+    ``kernels`` picks the MSDeformAttn backend (``instancevg.kernels.ms_deform_attn``).
     """
 
-    def __init__(self, d: int, n_levels: int, n_heads: int, n_points: int):
+    def __init__(self, d: int, n_levels: int, n_heads: int, n_points: int, kernels: str = "auto"):
         super().__init__()
         self.n_levels, self.n_heads, self.n_points = n_levels, n_heads, n_points
+        self.kernels = kernels
         self.sampling_offsets = nn.Linear(d, n_heads * n_levels * n_points * 2)
         self.attention_weights = nn.Linear(d, n_heads * n_levels * n_points)
         self.output_proj = nn.Linear(d, d)
@@ -46,21 +48,26 @@ class MSDeformAttn(nn.Module):
         b, q, _ = query.shape
         h, lv, p = self.n_heads, self.n_levels, self.n_points
         offsets = self.sampling_offsets(query).view(b, q, h, lv, p, 2)
-        normalizer = torch.tensor([[w, hh] for hh, w in spatial_shapes], dtype=query.dtype, device=query.device)
-        locations = reference_points[:, :, None, None, None, :] + offsets / normalizer[None, None, None, :, None, :]
+        # Offsets are in cells: divide x by W_l and y by H_l. Python-scalar divisions keep the
+        # graph free of host-to-device copies (CUDA-graph capture) and constant in ONNX.
+        per_level = [
+            torch.stack([offsets[:, :, :, i, :, 0] / w, offsets[:, :, :, i, :, 1] / hh], dim=-1)
+            for i, (hh, w) in enumerate(spatial_shapes)
+        ]
+        locations = reference_points[:, :, None, None, None, :] + torch.stack(per_level, dim=3)
         weights = self.attention_weights(query).view(b, q, h, lv * p).softmax(-1).view(b, q, h, lv, p)
-        out = ms_deform_attn(value, spatial_shapes, locations, weights)
+        out = ms_deform_attn(value, spatial_shapes, locations, weights, backend=self.kernels)
         return self.output_proj(out)
 
 
 class DecoderLayer(nn.Module):
     """One decoder layer: query self-attention, text cross-attention, MSDeformAttn, FFN (post-norm)."""
 
-    def __init__(self, d: int, n_heads: int, n_levels: int, n_points: int, ffn_dim: int):
+    def __init__(self, d: int, n_heads: int, n_levels: int, n_points: int, ffn_dim: int, kernels: str = "auto"):
         super().__init__()
         self.self_attn = nn.MultiheadAttention(d, n_heads, batch_first=True)
         self.text_attn = nn.MultiheadAttention(d, n_heads, batch_first=True)
-        self.cross_attn = MSDeformAttn(d, n_levels, n_heads, n_points)
+        self.cross_attn = MSDeformAttn(d, n_levels, n_heads, n_points, kernels)
         self.ffn = nn.Sequential(nn.Linear(d, ffn_dim), nn.GELU(), nn.Linear(ffn_dim, d))
         self.norms = nn.ModuleList(nn.LayerNorm(d) for _ in range(4))
 
@@ -79,12 +86,15 @@ class DeformableDecoder(nn.Module):
     text (B, L, d), text_mask (B, L). Returns the list of per-layer hidden states (B, Nq, d).
     """
 
-    def __init__(self, d: int, n_heads: int, n_levels: int, n_points: int, ffn_dim: int, num_layers: int):
+    def __init__(self, d: int, n_heads: int, n_levels: int, n_points: int, ffn_dim: int, num_layers: int,
+                 kernels: str = "auto"):
         super().__init__()
         self.value_proj = nn.Linear(d, d)
         self.level_embed = nn.Parameter(torch.zeros(n_levels, d))
         self.pos_mlp = nn.Sequential(nn.Linear(d, d), nn.GELU(), nn.Linear(d, d))
-        self.layers = nn.ModuleList(DecoderLayer(d, n_heads, n_levels, n_points, ffn_dim) for _ in range(num_layers))
+        self.layers = nn.ModuleList(
+            DecoderLayer(d, n_heads, n_levels, n_points, ffn_dim, kernels) for _ in range(num_layers)
+        )
         self.n_heads = n_heads
         nn.init.normal_(self.level_embed, std=0.02)
 

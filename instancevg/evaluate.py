@@ -34,7 +34,8 @@ def evaluate(model, dataset: Dataset, batch_size: int = 8, device: str | torch.d
     for batch in tqdm(loader, desc="eval", disable=not progress, leave=False):
         out = model(batch["images"].to(device), batch["input_ids"].to(device), batch["attention_mask"].to(device))
         for i, target in enumerate(batch["targets"]):
-            r = postprocess(out, i, batch["texts"][i], target["orig_size"], config.score_threshold, config.mask_threshold)
+            r = postprocess(out, i, batch["texts"][i], target["orig_size"], config.score_threshold,
+                            config.mask_threshold, config.kernels)
             gt_boxes = target["boxes_xyxy"].numpy()
             grec.update(r.extra["all_boxes"], r.extra["all_scores"], gt_boxes)
             gt_union = target["union_full"]

@@ -54,6 +54,11 @@ class InstanceHeads(nn.Module):
         size = torch.sigmoid(delta[..., 2:])
         return torch.cat([centre, size], dim=-1)
 
-    def masks(self, hidden: torch.Tensor, pixel: torch.Tensor) -> torch.Tensor:
-        """hidden (B, Nq, d), pixel (B, d, h, w) -> instance mask logits (B, Nq, h, w)."""
-        return torch.einsum("bqd,bdhw->bqhw", self.mask_head(hidden), pixel)
+    def mask_embed(self, hidden: torch.Tensor) -> torch.Tensor:
+        """hidden (B, Nq, d) -> mask embeddings (B, Nq, d)."""
+        return self.mask_head(hidden)
+
+    @staticmethod
+    def masks(mask_embed: torch.Tensor, pixel: torch.Tensor) -> torch.Tensor:
+        """mask_embed (B, Nq, d), pixel (B, d, h, w) -> instance mask logits (B, Nq, h, w)."""
+        return torch.einsum("bqd,bdhw->bqhw", mask_embed, pixel)

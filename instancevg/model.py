@@ -52,7 +52,8 @@ class InstanceVGModel(nn.Module):
             d, config.n_heads, config.num_queries, config.point_distance_weight
         )
         self.decoder = DeformableDecoder(
-            d, config.n_heads, config.n_levels, config.n_points, config.ffn_dim, config.decoder_layers
+            d, config.n_heads, config.n_levels, config.n_points, config.ffn_dim, config.decoder_layers,
+            config.kernels,
         )
         self.heads = InstanceHeads(d)
 
@@ -73,7 +74,9 @@ class InstanceVGModel(nn.Module):
               ``pred_logits`` (B, Nq, 2) class logits (fg, no-object) of the last layer;
               ``pred_boxes`` (B, Nq, 4) cxcywh normalised; ``aux_outputs``: list of
               {pred_logits, pred_boxes} for earlier layers; ``pred_masks`` (B, Nq, S/4, S/4)
-              instance mask logits; ``global_mask`` (B, 1, S/4, S/4) logits; ``existence``
+              instance mask logits; ``mask_embed`` (B, Nq, d) and ``pixel_embed`` (B, d, S/4, S/4),
+              whose product is ``pred_masks`` (the fused inference mask head reads these);
+              ``global_mask`` (B, 1, S/4, S/4) logits; ``existence``
               (B, 2) logits (absent, present); ``heatmap`` (B, S/16, S/16) logits;
               ``reference_points`` (B, Nq, 2) in [0, 1]; ``scores`` (B, Nq)
               = softmax(class)[fg] * softmax(existence)[present].
@@ -93,11 +96,14 @@ class InstanceVGModel(nn.Module):
         ]
         last = per_layer[-1]
         scores = last["pred_logits"].softmax(-1)[..., 0] * existence.softmax(-1)[:, 1:2]
+        mask_embed = self.heads.mask_embed(hidden[-1])
         return {
             "pred_logits": last["pred_logits"],
             "pred_boxes": last["pred_boxes"],
             "aux_outputs": per_layer[:-1],
-            "pred_masks": self.heads.masks(hidden[-1], pixel),
+            "pred_masks": self.heads.masks(mask_embed, pixel),
+            "mask_embed": mask_embed,
+            "pixel_embed": pixel,
             "global_mask": global_mask,
             "existence": existence,
             "heatmap": sel["heatmap"],

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from .box_ops import box_cxcywh_to_xyxy
+from .kernels import mask_head
 from .result import GroundingResult
 
 
 @torch.no_grad()
 def postprocess(outputs: dict, index: int, text: str, image_size: tuple[int, int],
-                score_threshold: float = 0.7, mask_threshold: float = 0.5) -> GroundingResult:
+                score_threshold: float = 0.7, mask_threshold: float = 0.5, kernels: str = "auto") -> GroundingResult:
     """Post-process sample ``index`` of a batch of model outputs.
 
     Keeps queries with score > ``score_threshold`` (sorted by score); no-target when none is
@@ -20,12 +20,15 @@ def postprocess(outputs: dict, index: int, text: str, image_size: tuple[int, int
     instance and global logits bilinearly upsampled to (H, W), thresholded at
     ``mask_threshold`` after the sigmoid. union = global mask | kept instance masks, and all
     False for no-target (as ReLA's inference zeroes the mask when no-target is predicted).
+    The masks come from :func:`instancevg.kernels.mask_head` (the fused Triton kernel on CUDA,
+    the unfused PyTorch path elsewhere; ``kernels`` forces either).
 
     Args:
         outputs: dict of :meth:`InstanceVGModel.ground`.
         index: sample index in the batch.
         text: the expression (copied into the result).
         image_size: (H, W) of the original image in pixels.
+        kernels: mask-head backend, ``auto`` | ``triton`` | ``reference``.
 
     Raises:
         ValueError: if ``mask_threshold`` is not in (0, 1).
@@ -44,17 +47,13 @@ def postprocess(outputs: dict, index: int, text: str, image_size: tuple[int, int
     boxes[:, 1::2] = boxes[:, 1::2].clamp(0, h)
     order = torch.argsort(scores, descending=True)
     keep = order[scores[order] > score_threshold]
-    logit_thr = float(np.log(mask_threshold / (1 - mask_threshold)))
-    if keep.numel():
-        inst = F.interpolate(outputs["pred_masks"][index, keep][None].float(), size=(h, w), mode="bilinear",
-                             align_corners=False)[0]
-        masks = (inst > logit_thr).cpu().numpy()
-        glob = F.interpolate(outputs["global_mask"][index][None].float(), size=(h, w), mode="bilinear",
-                             align_corners=False)[0, 0]
-        union = (glob > logit_thr).cpu().numpy() | masks.any(0)
-    else:
-        masks = np.zeros((0, h, w), dtype=bool)
-        union = np.zeros((h, w), dtype=bool)
+    keep_mask = torch.zeros_like(scores, dtype=torch.bool)
+    keep_mask[keep] = True
+    inst, union = mask_head(outputs["mask_embed"][index:index + 1], outputs["pixel_embed"][index:index + 1],
+                            outputs["global_mask"][index:index + 1], keep_mask[None], (h, w), mask_threshold,
+                            backend=kernels)
+    masks = inst[0, keep].bool().cpu().numpy()
+    union = union[0].bool().cpu().numpy()
     return GroundingResult(
         text=text,
         boxes=boxes[keep].cpu().numpy().astype(np.float32),

@@ -33,7 +33,7 @@ def select_reference_points(heatmap: torch.Tensor, num_points: int, distance_wei
         raise ValueError(f"cannot select {num_points} reference points from a {h}x{w} heatmap")
     scores = heatmap.reshape(b, n).float()
     centers = grid_centers(h, w, heatmap.device)  # (N, 2) normalised
-    cells = centers * torch.tensor([w, h], dtype=torch.float32, device=heatmap.device)
+    cells = torch.stack([centers[:, 0] * w, centers[:, 1] * h], dim=-1)  # no host-to-device copy
     arange = torch.arange(n, device=heatmap.device)
     taken = torch.zeros(b, n, dtype=torch.bool, device=heatmap.device)
     min_dist = torch.zeros(b, n, dtype=torch.float32, device=heatmap.device)

@@ -25,6 +25,39 @@ def _shape_list(spatial_shapes: torch.Tensor | Sequence[Sequence[int]]) -> list[
     return [(int(h), int(w)) for h, w in spatial_shapes]
 
 
+def check_msda_inputs(value, shapes, sampling_locations, attention_weights, n_levels=None) -> None:
+    """Check the shapes of multi-scale deformable attention inputs.
+
+    Args:
+        value: (B, S, H, Dh). shapes: list of (H_l, W_l), or None to skip the S check (then
+            ``n_levels`` gives L). sampling_locations: (B, Q, H, L, P, 2).
+        attention_weights: (B, Q, H, L, P).
+
+    Raises:
+        ValueError: naming the first inconsistent argument.
+    """
+    if value.dim() != 4:
+        raise ValueError(f"value must be (B, S, H, Dh), got {tuple(value.shape)}")
+    b, s, n_heads, _ = value.shape
+    if sampling_locations.dim() != 6 or sampling_locations.shape[-1] != 2:
+        raise ValueError(f"sampling_locations must be (B, Q, H, L, P, 2), got {tuple(sampling_locations.shape)}")
+    _, n_q, h2, n_lvl, n_points, _ = sampling_locations.shape
+    if shapes is not None:
+        if sum(h * w for h, w in shapes) != s:
+            total = sum(h * w for h, w in shapes)
+            raise ValueError(f"value has S={s} tokens but spatial_shapes {shapes} sum to {total}")
+        n_levels = len(shapes)
+    if n_lvl != n_levels or h2 != n_heads or sampling_locations.shape[0] != b:
+        raise ValueError(
+            f"sampling_locations {tuple(sampling_locations.shape)} does not match value {tuple(value.shape)} "
+            f"and {n_levels} levels"
+        )
+    if tuple(attention_weights.shape) != (b, n_q, n_heads, n_lvl, n_points):
+        raise ValueError(
+            f"attention_weights must be {(b, n_q, n_heads, n_lvl, n_points)}, got {tuple(attention_weights.shape)}"
+        )
+
+
 def ms_deform_attn_reference(
     value: torch.Tensor,
     spatial_shapes: torch.Tensor | Sequence[Sequence[int]],
@@ -49,23 +82,9 @@ def ms_deform_attn_reference(
         ValueError: if the shapes disagree (S vs spatial_shapes, L, P, B or H mismatches).
     """
     shapes = _shape_list(spatial_shapes)
-    if value.dim() != 4:
-        raise ValueError(f"value must be (B, S, H, Dh), got {tuple(value.shape)}")
-    b, s, n_heads, d_head = value.shape
-    if sampling_locations.dim() != 6 or sampling_locations.shape[-1] != 2:
-        raise ValueError(f"sampling_locations must be (B, Q, H, L, P, 2), got {tuple(sampling_locations.shape)}")
-    _, n_q, h2, n_levels, n_points, _ = sampling_locations.shape
-    if sum(h * w for h, w in shapes) != s:
-        raise ValueError(f"value has S={s} tokens but spatial_shapes {shapes} sum to {sum(h * w for h, w in shapes)}")
-    if n_levels != len(shapes) or h2 != n_heads or sampling_locations.shape[0] != b:
-        raise ValueError(
-            f"sampling_locations {tuple(sampling_locations.shape)} does not match value {tuple(value.shape)} "
-            f"and {len(shapes)} levels"
-        )
-    if tuple(attention_weights.shape) != (b, n_q, n_heads, n_levels, n_points):
-        raise ValueError(
-            f"attention_weights must be {(b, n_q, n_heads, n_levels, n_points)}, got {tuple(attention_weights.shape)}"
-        )
+    check_msda_inputs(value, shapes, sampling_locations, attention_weights)
+    b, _, n_heads, d_head = value.shape
+    _, n_q, _, n_levels, n_points, _ = sampling_locations.shape
 
     value_levels = torch.split(value, [h * w for h, w in shapes], dim=1)
     grids = 2.0 * sampling_locations - 1.0  # grid_sample wants [-1, 1]
@@ -75,7 +94,7 @@ def ms_deform_attn_reference(
         v = value_levels[lvl].flatten(2).transpose(1, 2).reshape(b * n_heads, d_head, h, w)
         # (B, Q, H, P, 2) -> (B*H, Q, P, 2)
         g = grids[:, :, :, lvl].transpose(1, 2).flatten(0, 1)
-        sampled.append(F.grid_sample(v, g, mode="bilinear", padding_mode="zeros", align_corners=False))
+        sampled.append(F.grid_sample(v, g.to(v.dtype), mode="bilinear", padding_mode="zeros", align_corners=False))
     # (B*H, Dh, Q, L, P)
     stacked = torch.stack(sampled, dim=-2)
     weights = attention_weights.transpose(1, 2).reshape(b * n_heads, 1, n_q, n_levels, n_points)

@@ -33,3 +33,20 @@ def tiny_model(tiny_config):
 @pytest.fixture(scope="session")
 def tokenizer(tiny_config):
     return TextTokenizer(tiny_config.max_text_len)
+
+
+def _triton_param():
+    from instancevg.kernels.msda_triton import INTERPRETING, triton_available
+
+    if not triton_available():
+        return pytest.param("triton", marks=pytest.mark.skip(reason="Triton is not installed"))
+    if not (INTERPRETING or torch.cuda.is_available()):
+        return pytest.param("triton", marks=pytest.mark.skip(
+            reason="Triton kernels need CUDA or TRITON_INTERPRET=1 (set by .ci/run)"))
+    return "triton"
+
+
+@pytest.fixture(params=["reference", _triton_param()])
+def kernel_backend(request):
+    """Each kernel backend in turn; Triton runs on the CPU through TRITON_INTERPRET=1."""
+    return request.param

@@ -32,6 +32,9 @@ def _fake_outputs(scores, global_mask=None):
         "scores": torch.tensor([scores], dtype=torch.float32),
         "pred_boxes": torch.tensor([[[0.5, 0.5, 0.5, 0.25], [0.5, 0.5, 1.0, 1.0], [0.1, 0.9, 0.4, 0.4]]]),
         "pred_masks": masks,
+        # mask_embed . pixel_embed = pred_masks: one-hot embeddings over d = Nq channels.
+        "mask_embed": torch.eye(3)[None],
+        "pixel_embed": masks,
         "global_mask": global_mask,
     }
 
@@ -68,8 +71,8 @@ def test_boxes_to_xyxy_pixels_clipped():
     np.testing.assert_allclose(res.boxes, [[3, 3, 9, 5], [0, 5.6, 3.6, 8]], atol=1e-5)
 
 
-def test_masks_upsampled_and_union_with_global_excludes_dropped_query():
-    res = postprocess(_fake_outputs([0.9, 0.7, 0.71]), 0, "x", (H, W))
+def test_masks_upsampled_and_union_with_global_excludes_dropped_query(kernel_backend):
+    res = postprocess(_fake_outputs([0.9, 0.7, 0.71]), 0, "x", (H, W), kernels=kernel_backend)
     assert res.masks.shape == (2, H, W) and res.masks.dtype == bool
     np.testing.assert_array_equal(res.masks[0], LEFT)
     np.testing.assert_array_equal(res.masks[1], TOP)
@@ -83,18 +86,18 @@ def test_masks_upsampled_and_union_with_global_excludes_dropped_query():
     assert d["union_mask_area"] == H * W - 4 * 6  # all but the bottom-right 4 x 6 block
 
 
-def test_union_includes_global_mask():
+def test_union_includes_global_mask(kernel_backend):
     glob = torch.full((1, 1, 4, 4), LO)
     glob[0, 0, :, 2:] = HI  # right half
-    res = postprocess(_fake_outputs([0.9, 0.7, 0.71], glob), 0, "x", (H, W))
+    res = postprocess(_fake_outputs([0.9, 0.7, 0.71], glob), 0, "x", (H, W), kernels=kernel_backend)
     np.testing.assert_array_equal(res.union_mask, LEFT | TOP | RIGHT)  # everything
-    glob_only = postprocess(_fake_outputs([0.9, 0.1, 0.1], glob), 0, "x", (H, W))
+    glob_only = postprocess(_fake_outputs([0.9, 0.1, 0.1], glob), 0, "x", (H, W), kernels=kernel_backend)
     np.testing.assert_array_equal(glob_only.union_mask, LEFT | RIGHT)
 
 
-def test_no_target_when_nothing_above_threshold():
+def test_no_target_when_nothing_above_threshold(kernel_backend):
     glob = torch.full((1, 1, 4, 4), HI)  # a confident global mask must still be dropped
-    res = postprocess(_fake_outputs([0.7, 0.3, 0.1], glob), 0, "nothing", (H, W))
+    res = postprocess(_fake_outputs([0.7, 0.3, 0.1], glob), 0, "nothing", (H, W), kernels=kernel_backend)
     assert res.no_target
     assert len(res) == 0
     assert res.boxes.shape == (0, 4) and res.scores.shape == (0,)
@@ -119,12 +122,12 @@ def test_threshold_boundary_exact_value():
     np.testing.assert_array_equal(res.masks[0], TOP)  # query 2
 
 
-def test_mask_threshold_is_on_probability():
+def test_mask_threshold_is_on_probability(kernel_backend):
     # Logit 1.0 -> p = 0.73: kept at mask_threshold 0.5, dropped at 0.8 (logit 1.386).
     out = _fake_outputs([0.9, 0.1, 0.1])
     out["pred_masks"][0, 0] = 1.0
-    assert postprocess(out, 0, "x", (H, W), mask_threshold=0.5).masks[0].all()
-    assert not postprocess(out, 0, "x", (H, W), mask_threshold=0.8).masks[0].any()
+    assert postprocess(out, 0, "x", (H, W), mask_threshold=0.5, kernels=kernel_backend).masks[0].all()
+    assert not postprocess(out, 0, "x", (H, W), mask_threshold=0.8, kernels=kernel_backend).masks[0].any()
 
 
 def test_index_selects_sample():
