@@ -154,10 +154,14 @@ if triton is not None:
                 tl.store(grad_loc_ptr + 2 * idx, a * w_f * tl.sum(go * d_fx, axis=1), mask=q_mask)
                 tl.store(grad_loc_ptr + 2 * idx + 1, a * h_f * tl.sum(go * d_fy, axis=1), mask=q_mask)
                 ga = go * a[:, None]
-                tl.atomic_add(grad_value_ptr + p00, ga * (gy * gx)[:, None], mask=m00[:, None] & d_mask[None, :])
-                tl.atomic_add(grad_value_ptr + p01, ga * (gy * fx)[:, None], mask=m01[:, None] & d_mask[None, :])
-                tl.atomic_add(grad_value_ptr + p10, ga * (fy * gx)[:, None], mask=m10[:, None] & d_mask[None, :])
-                tl.atomic_add(grad_value_ptr + p11, ga * (fy * fx)[:, None], mask=m11[:, None] & d_mask[None, :])
+                tl.atomic_add(grad_value_ptr + p00, ga * (gy * gx)[:, None], mask=m00[:, None] & d_mask[None, :],
+                              sem="relaxed")
+                tl.atomic_add(grad_value_ptr + p01, ga * (gy * fx)[:, None], mask=m01[:, None] & d_mask[None, :],
+                              sem="relaxed")
+                tl.atomic_add(grad_value_ptr + p10, ga * (fy * gx)[:, None], mask=m10[:, None] & d_mask[None, :],
+                              sem="relaxed")
+                tl.atomic_add(grad_value_ptr + p11, ga * (fy * fx)[:, None], mask=m11[:, None] & d_mask[None, :],
+                              sem="relaxed")
 
     _FWD_CONFIGS = [triton.Config({"BLOCK_Q": bq}, num_warps=nw) for bq in (8, 16, 32, 64) for nw in (1, 2, 4)]
     if INTERPRETING:
