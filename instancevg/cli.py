@@ -30,7 +30,7 @@ def _cmd_train(args) -> int:
         cfg.out = args.resume
         if args.steps:
             cfg.steps = args.steps
-        train(cfg, resume=True, stop_at=args.stop_at)
+        train(cfg, resume=True, stop_at=args.stop_at, time_limit_s=_minutes(args.time_limit_min))
         return 0
     if not args.data or not args.out:
         raise ValueError("train needs --data DIR and --out RUN (or --resume RUN)")
@@ -40,8 +40,17 @@ def _cmd_train(args) -> int:
         num_workers=args.num_workers, seed=args.seed, device=args.device, warmup_steps=args.warmup_steps,
         init_from=args.init_from,
     )
-    train(cfg, stop_at=args.stop_at)
+    train(cfg, stop_at=args.stop_at, time_limit_s=_minutes(args.time_limit_min))
     return 0
+
+
+def _minutes(value: float | None) -> float | None:
+    """--time-limit-min in seconds. Raises ValueError when it is not positive."""
+    if value is None:
+        return None
+    if value <= 0:
+        raise ValueError(f"--time-limit-min must be positive, got {value}")
+    return 60.0 * value
 
 
 def _cmd_eval(args) -> int:
@@ -139,6 +148,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--device", default="auto")
     t.add_argument("--init-from", help="start from these model weights (.safetensors)")
     t.add_argument("--stop-at", type=int, help="stop after this global step (resume later with --resume)")
+    t.add_argument("--time-limit-min", type=float,
+                   help="stop (with a checkpoint) at the first step ending after this many minutes of training")
     t.set_defaults(func=_cmd_train)
 
     e = sub.add_parser("eval", help="evaluate a checkpoint on a split")

@@ -160,11 +160,24 @@ def _fingerprint(model) -> list[float]:
         return [float(p.double().sum()) for p in model.parameters() if p.requires_grad][:64]
 
 
-def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, stop_at: int | None = None) -> dict:
+def _out_of_time(t0: float, limit_s: float | None, device: torch.device, world: int) -> bool:
+    """Whether the training time budget is spent; under DDP rank 0's clock decides for all."""
+    if limit_s is None:
+        return False
+    flag = torch.tensor([float(time.time() - t0 >= limit_s)], device=device)
+    if world > 1:
+        torch.distributed.broadcast(flag, src=0)
+    return bool(flag.item())
+
+
+def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, stop_at: int | None = None,
+          time_limit_s: float | None = None) -> dict:
     """Run (or resume) training; returns the last validation metrics (headline form).
 
     ``stop_at`` ends the run after that global step (after its checkpoint), as an interruption
-    would; ``resume=True`` later continues exactly.
+    would; ``resume=True`` later continues exactly. ``time_limit_s`` does the same at the first
+    step that ends after that many seconds of training (for machines lent for a fixed time);
+    all DDP ranks stop at the same step.
 
     Raises:
         FloatingPointError: if the loss becomes NaN/inf (with the step and loss parts).
@@ -181,7 +194,8 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, stop_at
     run.mkdir(parents=True, exist_ok=True)
 
     model_config = get_preset(cfg.preset)
-    model = InstanceVGModel(model_config).to(device)
+    # ImageNet backbone weights are only needed when no other weights will overwrite them.
+    model = InstanceVGModel(model_config, load_pretrained=not (cfg.init_from or resume)).to(device)
     if cfg.init_from and not resume:
         from .checkpoint import load_weights, read_model_file
 
@@ -238,6 +252,9 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, stop_at
         scaler.update()
         scheduler.step()
         done = step + 1
+        timed_out = _out_of_time(t0, time_limit_s, device, world)
+        if timed_out:
+            end = done
         if rank == 0:
             bar.update(1)
             if done % cfg.log_every == 0 or done == cfg.steps:
@@ -255,6 +272,10 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, stop_at
             if done % cfg.ckpt_every == 0 or done in (cfg.steps, end):
                 save_training_checkpoint(run, done, model, optimizer, scheduler, {"history": history})
                 atomic_write_json(run / "history.json", history)
+        if timed_out:
+            if rank == 0:
+                tqdm.write(f"time limit of {time_limit_s:.0f} s reached at step {done}; continue with --resume {run}")
+            break
     bar.close()
     if world > 1:
         prints = [None] * world

@@ -53,6 +53,14 @@ def test_resume_continues_exactly(tiny_data, tmp_path):
     assert names == ["step-0000002", "step-0000004"]
 
 
+def test_time_limit_stops_with_a_checkpoint_and_resumes(tiny_data, tmp_path):
+    run = tmp_path / "timed"
+    train(_cfg(tiny_data, run), progress=False, time_limit_s=1e-9)  # spent after the first step
+    assert json.loads((run / "latest.json").read_text())["step"] == 1
+    train(_cfg(tiny_data, run), resume=True, progress=False)
+    assert json.loads((run / "latest.json").read_text())["step"] == 4
+
+
 def test_resume_without_checkpoint_fails(tiny_data, tmp_path):
     from instancevg.checkpoint import CheckpointError
 
