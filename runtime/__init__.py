@@ -1,1 +1,14 @@
-"""Torch-free runtime for exported bundles; installed as ``instancevg.runtime``."""
+"""Torch-free runtime for exported InstanceVG-edge bundles (numpy, OpenCV, tokenizers, and
+ONNX Runtime or TensorRT); installs as ``instancevg.runtime``.
+
+    from instancevg.runtime import Grounder
+    g = Grounder.from_bundle("bundle/")
+    for r in g.ground(frame_bgr, ["the red mug"]):
+        r.boxes, r.scores, r.masks, r.union_mask, r.no_target
+"""
+from .bundle import Bundle, BundleError
+from .frames import FrameError
+from .grounder import Grounder, TextFeatures
+from .result import Grounding
+
+__all__ = ["Bundle", "BundleError", "FrameError", "Grounder", "Grounding", "TextFeatures"]

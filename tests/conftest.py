@@ -50,3 +50,32 @@ def _triton_param():
 def kernel_backend(request):
     """Each kernel backend in turn; Triton runs on the CPU through TRITON_INTERPRET=1."""
     return request.param
+
+
+@pytest.fixture(scope="session")
+def tiny_export_model(tiny_model):
+    """A copy of the tiny model whose score threshold is the median score on a few procedural
+    test samples, so that about half the queries are kept (random weights score ~0.25) and the
+    export/runtime tests compare kept instances, masks and no-target decisions, not only empty
+    results."""
+    import copy
+    import dataclasses
+
+    from instancevg.data.dataset import GroundingCollate, ProceduralGroundingDataset
+
+    model = copy.deepcopy(tiny_model)
+    data = ProceduralGroundingDataset(model.config, seed=0, split="test", length=4)
+    batch = GroundingCollate(model.config)([data[i] for i in range(len(data))])
+    with torch.no_grad():
+        scores = model(batch["images"], batch["input_ids"], batch["attention_mask"])["scores"]
+    model.config = dataclasses.replace(model.config, score_threshold=float(scores.median()))
+    return model
+
+
+@pytest.fixture(scope="session")
+def tiny_bundle(tiny_export_model, tmp_path_factory):
+    """The tiny model exported once per session (ONNX bundle directory)."""
+    pytest.importorskip("onnxruntime", reason="export tests need onnxruntime (pip install -e '.[test]')")
+    from instancevg.export.export_onnx import export_bundle
+
+    return export_bundle(tiny_export_model, tmp_path_factory.mktemp("bundle") / "tiny")

@@ -1,0 +1,55 @@
+"""Camera frames -> model input, with OpenCV (no torch).
+
+Same transform as ``instancevg.data.transforms.preprocess_image`` (resize without letterbox,
+bilinear, then (x/255 - mean)/std), but for OpenCV's BGR channel order.
+"""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+
+class FrameError(ValueError):
+    """A frame that is not a non-empty (H, W, 3) uint8 BGR array."""
+
+
+def check_frame(frame) -> np.ndarray:
+    """Validate a camera frame.
+
+    Args:
+        frame: (H, W, 3) uint8 BGR numpy array (OpenCV convention), H, W > 0.
+
+    Returns:
+        the same array.
+
+    Raises:
+        FrameError: not a numpy array, wrong dtype, wrong number of dimensions or channels, or empty.
+    """
+    if not isinstance(frame, np.ndarray):
+        raise FrameError(f"frame must be a numpy array (H, W, 3) uint8 BGR, got {type(frame).__name__}")
+    if frame.dtype != np.uint8:
+        raise FrameError(f"frame dtype must be uint8 (BGR 0..255), got {frame.dtype}")
+    if frame.ndim != 3 or frame.shape[2] != 3:
+        channels = frame.shape[2] if frame.ndim == 3 else "no channel axis"
+        raise FrameError(f"frame must be (H, W, 3) BGR, got shape {frame.shape} ({channels} channels); "
+                         "convert gray/BGRA frames with cv2.cvtColor first")
+    if frame.shape[0] == 0 or frame.shape[1] == 0:
+        raise FrameError(f"frame is empty: shape {frame.shape}")
+    return frame
+
+
+def preprocess_frame(frame: np.ndarray, size: int, mean, std) -> np.ndarray:
+    """(H, W, 3) uint8 BGR -> (1, 3, size, size) float32 RGB, normalised as (x/255 - mean)/std.
+
+    Resize: ``cv2.resize(..., INTER_LINEAR)`` to size x size (no letterbox), as the training
+    transform. ``mean``/``std`` are RGB triples.
+
+    Raises:
+        FrameError: see :func:`check_frame`.
+    """
+    check_frame(frame)
+    resized = cv2.resize(frame, (size, size), interpolation=cv2.INTER_LINEAR)
+    rgb = cv2.cvtColor(resized, cv2.COLOR_BGR2RGB)
+    x = rgb.astype(np.float32) / np.float32(255.0)
+    x = (x - np.asarray(mean, dtype=np.float32)) / np.asarray(std, dtype=np.float32)
+    return np.ascontiguousarray(x.transpose(2, 0, 1)[None])

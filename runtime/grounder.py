@@ -1,0 +1,175 @@
+"""``Grounder``: generalized visual grounding from an exported bundle, without PyTorch.
+
+    g = Grounder.from_bundle("bundle/")                 # backend="auto" | "tensorrt" | "onnxruntime"
+    results = g.ground(frame_bgr, ["the red mug", "all cups"])   # one Grounding per expression
+
+Image and text are separate graphs (DESIGN.md "Edge path"): a frame is encoded once per call
+and grounded against every expression in one batch; text features are cached by string.
+"""
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .bundle import Bundle, BundleError
+from .frames import check_frame, preprocess_frame
+from .postprocess import postprocess_one
+from .result import Grounding
+from .tokenize import ExpressionTokenizer
+
+BACKENDS = ("auto", "tensorrt", "onnxruntime")
+
+
+@dataclass(frozen=True)
+class TextFeatures:
+    """Encoded expressions, right-padded to the longest.
+
+    Attributes:
+        features: (K, L, 384) float32 MiniLM token features (zeros at padded positions).
+        mask: (K, L) int64, 1 = real token.
+    """
+
+    features: np.ndarray
+    mask: np.ndarray
+
+
+class Grounder:
+    """A loaded bundle and backend. Thread-safe: share one instance between threads.
+
+    Use :meth:`from_bundle` to construct. Attributes: ``manifest`` (dict), ``backend_name``,
+    ``image_size`` (S, pixels), ``score_threshold``, ``mask_threshold``.
+    """
+
+    def __init__(self, bundle: Bundle, backend, tokenizer: ExpressionTokenizer, cache_size: int = 1024):
+        m = bundle.manifest
+        self.bundle, self.manifest, self.backend, self.tokenizer = bundle, m, backend, tokenizer
+        self.backend_name = backend.name
+        self.image_size = int(m["input"]["image_size"])
+        self.mean, self.std = m["input"]["mean"], m["input"]["std"]
+        self.score_threshold = float(m["thresholds"]["score"])
+        self.mask_threshold = float(m["thresholds"]["mask"])
+        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._cache_size = int(cache_size)
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_bundle(cls, path: str | Path, backend: str = "auto", threads: int | None = None,
+                    precision: str | None = None, verify: bool = True) -> Grounder:
+        """Open a bundle directory.
+
+        Args:
+            path: bundle directory (``export/export_onnx.py`` / ``export/quantize.py``).
+            backend: "tensorrt" (engines from ``export/build_engine.py``), "onnxruntime", or
+                "auto": TensorRT when the bundle has engines and TensorRT + a CUDA binding import,
+                else ONNX Runtime.
+            threads: ONNX Runtime intra-op threads (default: CPU count).
+            precision: TensorRT engine set ("fp16" / "int8"); default the first built.
+            verify: check every file's SHA-256 against the manifest.
+
+        Raises:
+            ValueError: unknown backend name. BundleError: missing directory, manifest or file,
+                or a checksum mismatch. ImportError: the requested backend is not installed.
+        """
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+        bundle = Bundle.open(path)
+        tokenizer = ExpressionTokenizer(bundle.file("tokenizer.json", verify), bundle.manifest["max_text_len"])
+        impl = None
+        if backend in ("auto", "tensorrt") and (backend == "tensorrt" or bundle.manifest.get("engines")):
+            from .trt_backend import TensorRTBackend
+
+            try:
+                impl = TensorRTBackend(bundle, precision=precision, verify=verify)
+            except ImportError:
+                if backend == "tensorrt":
+                    raise
+        if impl is None:
+            from .ort_backend import OnnxRuntimeBackend
+
+            impl = OnnxRuntimeBackend(bundle, threads=threads, verify=verify)
+        return cls(bundle, impl, tokenizer)
+
+    def encode_image(self, frame: np.ndarray) -> np.ndarray:
+        """(H, W, 3) uint8 BGR frame -> (1, 3, S, S) float32 normalised RGB model input.
+
+        Raises:
+            FrameError: wrong type, dtype, channels, or an empty frame.
+        """
+        return preprocess_frame(frame, self.image_size, self.mean, self.std)
+
+    def encode_text(self, texts: str | list[str]) -> TextFeatures:
+        """Encode expressions with ``text_encoder.onnx``; features are cached by exact string.
+
+        Args:
+            texts: one expression or a non-empty list. Over-long ones are truncated to the
+                manifest's ``max_text_len`` tokens with a warning.
+
+        Raises:
+            ValueError: empty list or empty/whitespace-only expression. TypeError: a non-string.
+        """
+        texts = _as_list(texts)
+        with self._lock:
+            cached = {t: self._cache[t] for t in texts if t in self._cache}
+            for t in cached:
+                self._cache.move_to_end(t)
+        missing = list(dict.fromkeys(t for t in texts if t not in cached))
+        if missing:
+            seqs = [self.tokenizer.ids(t) for t in missing]
+            ids, mask = ExpressionTokenizer.pad(seqs)
+            feats = self.backend.encode_text(ids, mask)
+            new = {t: np.ascontiguousarray(feats[i, : len(s)]) for i, (t, s) in enumerate(zip(missing, seqs))}
+            cached.update(new)
+            with self._lock:
+                self._cache.update(new)
+                while len(self._cache) > self._cache_size:
+                    self._cache.popitem(last=False)
+        per_text = [cached[t] for t in texts]
+        length = max(f.shape[0] for f in per_text)
+        features = np.zeros((len(texts), length, per_text[0].shape[1]), dtype=np.float32)
+        mask = np.zeros((len(texts), length), dtype=np.int64)
+        for i, f in enumerate(per_text):
+            features[i, : f.shape[0]] = f
+            mask[i, : f.shape[0]] = 1
+        return TextFeatures(features, mask)
+
+    def ground(self, frame: np.ndarray, texts: str | list[str]) -> list[Grounding]:
+        """Ground every expression in one frame.
+
+        Args:
+            frame: (H, W, 3) uint8 BGR (OpenCV convention), any size.
+            texts: one expression or a list; all are grounded in one batched grounder call.
+
+        Returns:
+            one :class:`Grounding` per expression, in order (boxes xyxy frame pixels, scores,
+            per-instance masks, union mask, no_target).
+
+        Raises:
+            FrameError: bad frame. ValueError: bad expression (see :meth:`encode_text`).
+        """
+        check_frame(frame)
+        texts = _as_list(texts)
+        text = self.encode_text(texts)
+        image = self.encode_image(frame)
+        k = len(texts)
+        images = np.broadcast_to(image, (k,) + image.shape[1:]) if k > 1 else image
+        out = self.backend.ground(np.ascontiguousarray(images), text.features, text.mask)
+        hw = frame.shape[:2]
+        return [postprocess_one(out["scores"][i], out["boxes"][i], out["instance_mask_logits"][i],
+                                out["global_mask_logits"][i], t, hw, self.score_threshold, self.mask_threshold)
+                for i, t in enumerate(texts)]
+
+
+def _as_list(texts) -> list[str]:
+    if isinstance(texts, str):
+        return [texts]
+    texts = list(texts)
+    if not texts:
+        raise ValueError("no expression given")
+    return texts
+
+
+__all__ = ["BundleError", "Grounder", "TextFeatures"]

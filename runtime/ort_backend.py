@@ -1,0 +1,70 @@
+"""ONNX Runtime backend: one InferenceSession per graph of the bundle.
+
+``InferenceSession.run`` is thread-safe (ONNX Runtime docs, "Thread safety"), so sessions are
+shared by all threads of a :class:`Grounder`.
+"""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from .bundle import Bundle
+
+
+def session_options(threads: int | None = None):
+    """ORT session options: full graph optimisation, sequential execution, ``threads`` intra-op
+    threads (default: the CPU count, which is 2 on the CI/dev machine)."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.intra_op_num_threads = int(threads or os.cpu_count() or 1)
+    opts.inter_op_num_threads = 1
+    return opts
+
+
+class OnnxRuntimeBackend:
+    """Runs ``text_encoder.onnx`` and ``grounder.onnx`` with ONNX Runtime.
+
+    Args:
+        bundle: an opened :class:`Bundle` (files are checksum-verified here).
+        threads: intra-op threads per session (None = CPU count).
+        providers: ORT execution providers (default: CUDA when the installed onnxruntime has it,
+            then CPU).
+        verify: check SHA-256 of the ONNX files against the manifest.
+
+    Raises:
+        ImportError: onnxruntime is not installed. BundleError: missing or tampered file.
+    """
+
+    name = "onnxruntime"
+
+    def __init__(self, bundle: Bundle, threads: int | None = None, providers: list[str] | None = None,
+                 verify: bool = True):
+        try:
+            import onnxruntime as ort
+        except ImportError as exc:
+            raise ImportError("the onnxruntime backend needs `pip install onnxruntime` "
+                              "(onnxruntime-gpu on CUDA machines)") from exc
+        if providers is None:
+            available = ort.get_available_providers()
+            providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available]
+        opts = session_options(threads)
+        self.text_session = ort.InferenceSession(str(bundle.file("text_encoder.onnx", verify)), opts,
+                                                 providers=providers)
+        self.grounder_session = ort.InferenceSession(str(bundle.file("grounder.onnx", verify)), opts,
+                                                     providers=providers)
+        self.grounder_outputs = bundle.manifest["graphs"]["grounder"]["outputs"]
+        self.providers = self.grounder_session.get_providers()
+
+    def encode_text(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+        """(B, L) int64 ids and mask -> (B, L, 384) float32 token features."""
+        return self.text_session.run(None, {"input_ids": input_ids, "attention_mask": attention_mask})[0]
+
+    def ground(self, image: np.ndarray, text_features: np.ndarray, text_mask: np.ndarray) -> dict[str, np.ndarray]:
+        """(B,3,S,S) float32 image, (B,L,384) float32 features, (B,L) int64 mask -> grounder outputs by name."""
+        outs = self.grounder_session.run(None, {"image": image, "text_features": text_features,
+                                                "text_mask": text_mask})
+        return dict(zip(self.grounder_outputs, outs))

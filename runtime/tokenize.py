@@ -1,0 +1,53 @@
+"""WordPiece tokenization of referring expressions with the bundle's ``tokenizer.json``
+(``tokenizers`` library, no torch); same rules as ``instancevg.text_encoder.TextTokenizer``."""
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+
+class ExpressionTokenizer:
+    """Tokenize expressions to MiniLM ids, truncated to ``max_len`` tokens with a warning.
+
+    Args:
+        tokenizer_file: the bundle's ``tokenizer.json``.
+        max_len: token budget including [CLS] and [SEP] (manifest ``max_text_len``).
+    """
+
+    def __init__(self, tokenizer_file: str | Path, max_len: int):
+        from tokenizers import Tokenizer
+
+        self.tokenizer = Tokenizer.from_file(str(tokenizer_file))
+        self.tokenizer.no_padding()
+        self.tokenizer.no_truncation()
+        self.max_len = int(max_len)
+
+    def ids(self, text: str) -> list[int]:
+        """Token ids of one expression ([CLS] ... [SEP]), at most ``max_len`` of them.
+
+        Raises:
+            TypeError: if ``text`` is not a string. ValueError: if it is empty / whitespace only.
+        """
+        if not isinstance(text, str):
+            raise TypeError(f"referring expression must be a str, got {type(text).__name__}")
+        if not text.strip():
+            raise ValueError(f"empty referring expression: {text!r}")
+        seq = self.tokenizer.encode(text.strip()).ids
+        if len(seq) > self.max_len:
+            warnings.warn(f"expression truncated from {len(seq)} to {self.max_len} tokens: {text[:60]!r}",
+                          stacklevel=3)
+            seq = seq[: self.max_len - 1] + [seq[-1]]  # keep [SEP]
+        return seq
+
+    @staticmethod
+    def pad(seqs: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
+        """Right-pad id lists -> (input_ids, attention_mask), both (B, L) int64, L = longest."""
+        length = max(len(s) for s in seqs)
+        ids = np.zeros((len(seqs), length), dtype=np.int64)
+        mask = np.zeros((len(seqs), length), dtype=np.int64)
+        for i, s in enumerate(seqs):
+            ids[i, : len(s)] = s
+            mask[i, : len(s)] = 1
+        return ids, mask

@@ -1,0 +1,208 @@
+"""Torch-free runtime: results against the PyTorch model, no torch import, thread safety,
+text cache, and clear errors for bad frames, expressions and bundles."""
+import json
+import shutil
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+pytest.importorskip("onnxruntime", reason="the runtime tests need onnxruntime (pip install -e '.[test]')")
+
+from instancevg.runtime import BundleError, FrameError, Grounder
+from instancevg.runtime.frames import preprocess_frame
+from instancevg.runtime.postprocess import postprocess_one
+
+from instancevg.data.procedural import render_sample
+from instancevg.data.transforms import preprocess_image
+from instancevg.postprocess import postprocess
+from instancevg.text_encoder import TextTokenizer
+
+TEXTS = ["the red circle", "all squares to the left of the big green star", "the third triangle from the right"]
+
+
+def _iou(a, b):
+    u = np.logical_or(a, b).sum()
+    return 1.0 if u == 0 else np.logical_and(a, b).sum() / u
+
+
+@pytest.fixture(scope="module")
+def grounder(tiny_bundle):
+    return Grounder.from_bundle(tiny_bundle, backend="onnxruntime", threads=1)
+
+
+@pytest.fixture(scope="module")
+def frames():
+    """BGR frames of procedural test scenes (varied sizes)."""
+    return [cv2.cvtColor(render_sample(0, i, "test").image, cv2.COLOR_RGB2BGR) for i in range(4)]
+
+
+def test_preprocess_matches_training_transform():
+    rgb = render_sample(0, 3, "val").image
+    ref = preprocess_image(rgb, 128, (0.4, 0.5, 0.6), (0.2, 0.3, 0.4)).numpy()
+    got = preprocess_frame(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), 128, (0.4, 0.5, 0.6), (0.2, 0.3, 0.4))
+    assert got.shape == (1, 3, 128, 128) and got.dtype == np.float32
+    np.testing.assert_allclose(got[0], ref, atol=1e-5)
+
+
+def test_numpy_postprocess_matches_torch_postprocess():
+    g = torch.Generator().manual_seed(3)
+    nq, m, h, w = 7, 20, 53, 81
+    out = {"scores": torch.rand(1, nq, generator=g), "pred_boxes": torch.rand(1, nq, 4, generator=g) * 0.6 + 0.2,
+           "mask_embed": torch.randn(1, nq, 8, generator=g), "pixel_embed": torch.randn(1, 8, m, m, generator=g),
+           "global_mask": torch.randn(1, 1, m, m, generator=g)}
+    out["pred_masks"] = torch.einsum("bqd,bdhw->bqhw", out["mask_embed"], out["pixel_embed"])
+    ref = postprocess(out, 0, "x", (h, w), 0.5, 0.5)
+    got = postprocess_one(out["scores"][0].numpy(), out["pred_boxes"][0].numpy(), out["pred_masks"][0].numpy(),
+                          out["global_mask"][0].numpy(), "x", (h, w), 0.5, 0.5)
+    assert got.no_target == ref.no_target and len(got) == len(ref) > 0
+    np.testing.assert_allclose(got.scores, ref.scores)
+    np.testing.assert_allclose(got.boxes, ref.boxes, atol=1e-4)
+    np.testing.assert_allclose(got.all_boxes, ref.extra["all_boxes"], atol=1e-4)
+    assert got.masks.shape == (len(ref), h, w) and got.union_mask.shape == (h, w)
+    for a, b in zip(got.masks, ref.masks):
+        assert _iou(a, b) >= 0.99
+    assert _iou(got.union_mask, ref.union_mask) >= 0.99
+
+
+def test_ground_matches_pytorch(grounder, tiny_export_model, frames):
+    cfg = tiny_export_model.config
+    tok = TextTokenizer(cfg.max_text_len)
+    kept = 0
+    for frame in frames:
+        results = grounder.ground(frame, TEXTS)
+        assert len(results) == len(TEXTS)
+        rgb = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+        x = preprocess_image(rgb, cfg.image_size, cfg.image_mean, cfg.image_std)[None].expand(len(TEXTS), -1, -1, -1)
+        ids, mask = tok(TEXTS)
+        with torch.no_grad():
+            out = tiny_export_model(x, ids, mask)
+        for i, r in enumerate(results):
+            ref = postprocess(out, i, TEXTS[i], frame.shape[:2], cfg.score_threshold, cfg.mask_threshold)
+            assert r.text == TEXTS[i] and r.image_size == frame.shape[:2]
+            assert r.no_target == ref.no_target
+            np.testing.assert_allclose(r.scores, ref.scores, atol=1e-4)
+            np.testing.assert_allclose(r.boxes, ref.boxes, atol=0.05)  # pixels
+            assert r.masks.shape == ref.masks.shape and r.masks.dtype == bool
+            assert _iou(r.union_mask, ref.union_mask) >= 0.99
+            if r.no_target:
+                assert not r.union_mask.any() and r.boxes.shape == (0, 4)
+            kept += len(r)
+    assert kept > 0, "nothing kept: the comparison would not cover instances"
+
+
+def test_single_string_and_order(grounder, frames):
+    one = grounder.ground(frames[0], TEXTS[1])
+    many = grounder.ground(frames[0], TEXTS)
+    assert len(one) == 1
+    np.testing.assert_allclose(one[0].all_scores, many[1].all_scores, atol=1e-5)
+
+
+def test_text_cache(tiny_bundle, frames):
+    g = Grounder.from_bundle(tiny_bundle, backend="onnxruntime", threads=1)
+    calls = []
+    real = g.backend.encode_text
+    g.backend.encode_text = lambda ids, mask: calls.append(ids.shape) or real(ids, mask)
+    a = g.encode_text(TEXTS[:2])
+    b = g.encode_text([TEXTS[1], TEXTS[0]])
+    assert len(calls) == 1
+    np.testing.assert_array_equal(a.features[0], b.features[1])
+    assert a.mask.dtype == np.int64 and a.features.shape[:2] == a.mask.shape
+    g.encode_text([TEXTS[2], TEXTS[0]])
+    assert calls[1][0] == 1  # only the new expression is encoded
+
+
+def test_threads_match_serial(grounder, frames):
+    jobs = [(f, [TEXTS[(i + j) % 3] for j in range(1 + i % 3)]) for i, f in enumerate(frames * 2)]
+    serial = [grounder.ground(f, t) for f, t in jobs]
+    with ThreadPoolExecutor(max_workers=4) as pool:  # exceptions re-raise in result()
+        results = [f.result() for f in [pool.submit(grounder.ground, *job) for job in jobs]]
+    for s, p in zip(serial, results):
+        for a, b in zip(s, p):
+            np.testing.assert_array_equal(a.all_scores, b.all_scores)
+            np.testing.assert_array_equal(a.boxes, b.boxes)
+            np.testing.assert_array_equal(a.union_mask, b.union_mask)
+
+
+@pytest.mark.parametrize("frame,match", [
+    (np.zeros((40, 50, 3), np.float32), "dtype must be uint8"),
+    (np.zeros((40, 50, 4), np.uint8), "4 channels"),
+    (np.zeros((40, 50), np.uint8), "no channel axis"),
+    (np.zeros((0, 50, 3), np.uint8), "empty"),
+    ([[0, 0, 0]], "numpy array"),
+])
+def test_bad_frames(grounder, frame, match):
+    with pytest.raises(FrameError, match=match):
+        grounder.ground(frame, "the red circle")
+    with pytest.raises(ValueError, match=match):  # FrameError is a ValueError
+        grounder.encode_image(frame)
+
+
+def test_bad_expressions(grounder, frames):
+    for texts in ("", "   ", [], ["ok", ""]):
+        with pytest.raises(ValueError, match="expression"):
+            grounder.ground(frames[0], texts)
+    with pytest.raises(TypeError, match="str"):
+        grounder.ground(frames[0], [3])
+
+
+def test_overlong_expression_is_truncated_with_warning(grounder, frames):
+    long_text = " ".join(["the small red circle left of the blue square"] * 10)
+    with pytest.warns(UserWarning, match="truncated"):
+        r = grounder.ground(frames[0], long_text)
+    assert len(r) == 1
+    assert grounder.encode_text(long_text).mask.shape[1] == grounder.manifest["max_text_len"]
+
+
+def test_bundle_errors(tiny_bundle, tmp_path):
+    with pytest.raises(BundleError, match="not found"):
+        Grounder.from_bundle(tmp_path / "nope")
+    with pytest.raises(ValueError, match="backend"):
+        Grounder.from_bundle(tiny_bundle, backend="tflite")
+    copy = tmp_path / "copy"
+    shutil.copytree(tiny_bundle, copy)
+    (copy / "tokenizer.json").unlink()
+    with pytest.raises(BundleError, match="missing"):
+        Grounder.from_bundle(copy)
+    shutil.copyfile(tiny_bundle / "tokenizer.json", copy / "tokenizer.json")
+    with open(copy / "grounder.onnx", "r+b") as f:  # flip one byte
+        f.seek(1000)
+        byte = f.read(1)
+        f.seek(1000)
+        f.write(bytes([byte[0] ^ 0xFF]))
+    with pytest.raises(BundleError, match="checksum mismatch.*grounder.onnx|grounder.onnx.*checksum"):
+        Grounder.from_bundle(copy, backend="onnxruntime")
+    manifest = json.loads((copy / "manifest.json").read_text())
+    manifest["format"] = "something-else/9"
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(BundleError, match="format"):
+        Grounder.from_bundle(copy)
+
+
+def test_tensorrt_backend_without_engines(tiny_bundle):
+    with pytest.raises(BundleError, match="no TensorRT engines"):
+        Grounder.from_bundle(tiny_bundle, backend="tensorrt")
+
+
+def test_auto_backend_uses_onnxruntime_without_engines(tiny_bundle):
+    assert Grounder.from_bundle(tiny_bundle).backend_name == "onnxruntime"
+
+
+def test_runtime_never_imports_torch(tiny_bundle):
+    code = f"""
+import sys
+import numpy as np
+from instancevg.runtime import Grounder
+g = Grounder.from_bundle({str(tiny_bundle)!r})
+frame = np.random.default_rng(0).integers(0, 255, (90, 120, 3), dtype=np.uint8)
+r = g.ground(frame, ["the red circle", "all squares"])
+assert len(r) == 2 and r[0].union_mask.shape == (90, 120)
+print("torch" in sys.modules, sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "transformers")))
+"""
+    out = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False []", out.stdout
