@@ -69,19 +69,35 @@ if triton is not None:
         return x0f.to(tl.int32), y0f.to(tl.int32), x_im - x0f, y_im - y0f, w_f, h_f
 
     @triton.jit
+    def _program_tile(Q, n_heads, d_head, BLOCK_Q: tl.constexpr, BLOCK_D: tl.constexpr):
+        """The (batch, head) pair, query rows and channels this program owns, with their masks."""
+        pid_q = tl.program_id(0)
+        pid_bh = tl.program_id(1)
+        offs_q = pid_q * BLOCK_Q + tl.arange(0, BLOCK_Q)
+        offs_d = tl.arange(0, BLOCK_D)
+        return pid_bh // n_heads, pid_bh % n_heads, offs_q, offs_d, offs_q < Q, offs_d < d_head
+
+    @triton.jit
+    def _four_corners(value_ptr, tok_base, start, y0, x0, h_l, w_l, head, n_heads, d_head, offs_d, q_mask, d_mask):
+        """The four bilinear corners (y0, x0), (y0, x0+1), (y0+1, x0), (y0+1, x0+1), each as
+        (values, validity, element offsets) from :func:`_corner`."""
+        v00, m00, p00 = _corner(value_ptr, tok_base, start, y0, x0, h_l, w_l, head, n_heads, d_head,
+                                offs_d, q_mask, d_mask)
+        v01, m01, p01 = _corner(value_ptr, tok_base, start, y0, x0 + 1, h_l, w_l, head, n_heads, d_head,
+                                offs_d, q_mask, d_mask)
+        v10, m10, p10 = _corner(value_ptr, tok_base, start, y0 + 1, x0, h_l, w_l, head, n_heads, d_head,
+                                offs_d, q_mask, d_mask)
+        v11, m11, p11 = _corner(value_ptr, tok_base, start, y0 + 1, x0 + 1, h_l, w_l, head, n_heads, d_head,
+                                offs_d, q_mask, d_mask)
+        return v00, m00, p00, v01, m01, p01, v10, m10, p10, v11, m11, p11
+
+    @triton.jit
     def _msda_fwd_kernel(
         value_ptr, shapes_ptr, starts_ptr, loc_ptr, attn_ptr, out_ptr,
         S, Q, n_heads, d_head,
         L: tl.constexpr, P: tl.constexpr, BLOCK_Q: tl.constexpr, BLOCK_D: tl.constexpr,
     ):
-        pid_q = tl.program_id(0)
-        pid_bh = tl.program_id(1)
-        b = pid_bh // n_heads
-        head = pid_bh % n_heads
-        offs_q = pid_q * BLOCK_Q + tl.arange(0, BLOCK_Q)
-        offs_d = tl.arange(0, BLOCK_D)
-        q_mask = offs_q < Q
-        d_mask = offs_d < d_head
+        b, head, offs_q, offs_d, q_mask, d_mask = _program_tile(Q, n_heads, d_head, BLOCK_Q, BLOCK_D)
         row = ((b * Q + offs_q).to(tl.int64) * n_heads + head) * (L * P)
         tok_base = b.to(tl.int64) * S
         acc = tl.zeros((BLOCK_Q, BLOCK_D), dtype=tl.float32)
@@ -93,14 +109,8 @@ if triton is not None:
                 idx = row + lvl * P + p
                 x0, y0, fx, fy, w_f, h_f = _pixel_coords(loc_ptr, idx, q_mask, h_l, w_l)
                 a = tl.load(attn_ptr + idx, mask=q_mask, other=0.0).to(tl.float32)
-                v00, _, _ = _corner(value_ptr, tok_base, start, y0, x0, h_l, w_l, head, n_heads, d_head,
-                                    offs_d, q_mask, d_mask)
-                v01, _, _ = _corner(value_ptr, tok_base, start, y0, x0 + 1, h_l, w_l, head, n_heads, d_head,
-                                    offs_d, q_mask, d_mask)
-                v10, _, _ = _corner(value_ptr, tok_base, start, y0 + 1, x0, h_l, w_l, head, n_heads, d_head,
-                                    offs_d, q_mask, d_mask)
-                v11, _, _ = _corner(value_ptr, tok_base, start, y0 + 1, x0 + 1, h_l, w_l, head, n_heads, d_head,
-                                    offs_d, q_mask, d_mask)
+                v00, _, _, v01, _, _, v10, _, _, v11, _, _ = _four_corners(
+                    value_ptr, tok_base, start, y0, x0, h_l, w_l, head, n_heads, d_head, offs_d, q_mask, d_mask)
                 top = v00 * (1.0 - fx)[:, None] + v01 * fx[:, None]
                 bottom = v10 * (1.0 - fx)[:, None] + v11 * fx[:, None]
                 sample = top * (1.0 - fy)[:, None] + bottom * fy[:, None]
@@ -115,14 +125,7 @@ if triton is not None:
         S, Q, n_heads, d_head,
         L: tl.constexpr, P: tl.constexpr, BLOCK_Q: tl.constexpr, BLOCK_D: tl.constexpr,
     ):
-        pid_q = tl.program_id(0)
-        pid_bh = tl.program_id(1)
-        b = pid_bh // n_heads
-        head = pid_bh % n_heads
-        offs_q = pid_q * BLOCK_Q + tl.arange(0, BLOCK_Q)
-        offs_d = tl.arange(0, BLOCK_D)
-        q_mask = offs_q < Q
-        d_mask = offs_d < d_head
+        b, head, offs_q, offs_d, q_mask, d_mask = _program_tile(Q, n_heads, d_head, BLOCK_Q, BLOCK_D)
         qd_mask = q_mask[:, None] & d_mask[None, :]
         row = ((b * Q + offs_q).to(tl.int64) * n_heads + head) * (L * P)
         tok_base = b.to(tl.int64) * S
@@ -136,14 +139,8 @@ if triton is not None:
                 idx = row + lvl * P + p
                 x0, y0, fx, fy, w_f, h_f = _pixel_coords(loc_ptr, idx, q_mask, h_l, w_l)
                 a = tl.load(attn_ptr + idx, mask=q_mask, other=0.0).to(tl.float32)
-                v00, m00, p00 = _corner(value_ptr, tok_base, start, y0, x0, h_l, w_l, head, n_heads, d_head,
-                                        offs_d, q_mask, d_mask)
-                v01, m01, p01 = _corner(value_ptr, tok_base, start, y0, x0 + 1, h_l, w_l, head, n_heads, d_head,
-                                        offs_d, q_mask, d_mask)
-                v10, m10, p10 = _corner(value_ptr, tok_base, start, y0 + 1, x0, h_l, w_l, head, n_heads, d_head,
-                                        offs_d, q_mask, d_mask)
-                v11, m11, p11 = _corner(value_ptr, tok_base, start, y0 + 1, x0 + 1, h_l, w_l, head, n_heads,
-                                        d_head, offs_d, q_mask, d_mask)
+                v00, m00, p00, v01, m01, p01, v10, m10, p10, v11, m11, p11 = _four_corners(
+                    value_ptr, tok_base, start, y0, x0, h_l, w_l, head, n_heads, d_head, offs_d, q_mask, d_mask)
                 gx = 1.0 - fx
                 gy = 1.0 - fy
                 sample = (v00 * gx[:, None] + v01 * fx[:, None]) * gy[:, None] \
