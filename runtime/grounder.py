@@ -66,7 +66,7 @@ class Grounder:
             backend: "tensorrt" (engines from ``export/build_engine.py``), "onnxruntime", or
                 "auto": TensorRT when the bundle has engines and TensorRT + a CUDA binding import,
                 else ONNX Runtime.
-            threads: ONNX Runtime intra-op threads (default: CPU count).
+            threads: ONNX Runtime intra-op threads (default: ONNX Runtime's, one per physical core).
             precision: TensorRT engine set ("fp16" / "int8"); default the first built.
             verify: check every file's SHA-256 against the manifest.
 

@@ -1,0 +1,181 @@
+"""Explicit INT8 (Q/DQ) quantization of a bundle's grounder with ONNX Runtime.
+
+    python export/quantize.py --bundle BUNDLE --calib procedural --out BUNDLE_INT8 [--n-calib 200]
+        [--quantize-attention] [--op-types Conv,MatMul,Gemm] [--nodes-to-exclude A,B]
+        [--method minmax|entropy|percentile] [--per-tensor]
+
+``onnxruntime.quantization.quantize_static`` in ``QuantFormat.QDQ`` (QuantizeLinear /
+DequantizeLinear pairs: the explicit form TensorRT 10 builds strongly typed INT8 engines from;
+TensorRT docs "Explicit Quantization"), symmetric INT8 activations and per-channel symmetric INT8
+weights, calibrated on >= 200 procedural *training* samples by default. Kept in float by default:
+attention MatMuls (MatMuls whose two inputs are both activations: Q·Kᵀ, attention·V and the
+query·pixel products), LayerNorm, Softmax, the nodes producing their inputs (so they read
+un-rounded float tensors), and every op not in ``--op-types`` (GridSample, normalisations,
+activations). The text encoder stays FP32 (it runs once per expression and is
+cached). The output bundle is written atomically with its own manifest (``precision: int8``).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import onnx
+from instancevg.runtime.bundle import MANIFEST_NAME, Bundle, BundleError, file_entries
+
+from instancevg.atomic_io import atomic_directory, atomic_write_json
+
+DEFAULT_OP_TYPES = ("Conv", "MatMul", "Gemm")
+# For ONNX Runtime on x86-64 CPUs (with --activation-type uint8): quantizing the ops between the
+# convolutions too keeps tensors in uint8 so ORT fuses QLinearConv / QLinearAdd chains.
+ORT_CPU_OP_TYPES = ("Conv", "MatMul", "Gemm", "Add", "Clip", "Relu", "Concat", "Resize", "MaxPool", "AveragePool",
+                    "GlobalAveragePool")
+MIN_CALIB = 200
+
+
+def attention_matmuls(model: onnx.ModelProto) -> list[str]:
+    """Names of MatMul nodes with no constant input (activation x activation: attention scores,
+    attention-weighted values, mask dot products), which stay in float by default."""
+    consts = {i.name for i in model.graph.initializer}
+    consts |= {o for n in model.graph.node if n.op_type == "Constant" for o in n.output}
+    return [n.name for n in model.graph.node
+            if n.op_type == "MatMul" and not any(i in consts for i in n.input)]
+
+
+FLOAT_OPS = ("LayerNormalization", "Softmax")
+
+
+def float_input_producers(model: onnx.ModelProto, float_nodes: set[str]) -> list[str]:
+    """Names of nodes whose outputs feed a node that stays in float (LayerNorm, Softmax, attention
+    MatMuls). ONNX Runtime's QDQ quantizer also puts Q/DQ on the *output* of a quantized Gemm /
+    Conv / Add, which would hand those float ops int8-rounded inputs (e.g. the MSDeformAttn
+    attention-weight logits before their softmax); keeping the producers in float avoids that."""
+    keep = float_nodes | {n.name for n in model.graph.node if n.op_type in FLOAT_OPS}
+    feeds = {i for n in model.graph.node if n.name in keep for i in n.input}
+    return [n.name for n in model.graph.node if n.name not in keep and any(o in feeds for o in n.output)]
+
+
+def quantize_bundle(bundle: str | Path, out: str | Path, calib: str = "procedural", n_calib: int = MIN_CALIB,
+                    op_types: tuple[str, ...] = DEFAULT_OP_TYPES, quantize_attention: bool = False,
+                    nodes_to_exclude: tuple[str, ...] = (), method: str = "minmax", per_channel: bool = True,
+                    calib_split: str = "train", allow_few: bool = False, activation_type: str = "int8") -> Path:
+    """Write an INT8 Q/DQ copy of ``bundle`` to ``out`` (atomically).
+
+    Args:
+        bundle: FP32 bundle directory from ``export_onnx.py``.
+        out: the INT8 bundle directory to create or replace.
+        calib: calibration data (see :func:`instancevg.export.calibration.calibration_samples`).
+        n_calib: calibration samples (>= 200 unless ``allow_few``, which tests use).
+        op_types: op types to quantize.
+        quantize_attention: also quantize activation x activation MatMuls.
+        nodes_to_exclude: more node names to keep in float.
+        method: calibration method, ``minmax`` | ``entropy`` | ``percentile``.
+        per_channel: per-output-channel weight scales (per-tensor if False).
+        activation_type: ``int8`` (symmetric, zero point 0: what TensorRT's explicit
+            quantization requires; ONNX Runtime fuses it into int8 kernels on ARM64 only) or
+            ``uint8`` (asymmetric: what ONNX Runtime's x86-64 CPU kernels need to run
+            QLinearConv / QLinearMatMul instead of DequantizeLinear + float ops).
+
+    Returns:
+        ``out``.
+
+    Raises:
+        ValueError: too few samples or an unknown method. BundleError: bad input bundle.
+    """
+    from instancevg.export.calibration import (
+        GrounderCalibrationReader,
+        calibration_samples,
+    )
+    from instancevg.runtime.grounder import Grounder
+    from onnxruntime.quantization import (
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    methods = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
+               "percentile": CalibrationMethod.Percentile}
+    if activation_type not in ("int8", "uint8"):
+        raise ValueError(f"activation_type must be int8 or uint8, got {activation_type!r}")
+    if method not in methods:
+        raise ValueError(f"method must be one of {sorted(methods)}, got {method!r}")
+    if n_calib < MIN_CALIB and not allow_few:
+        raise ValueError(f"calibrate on at least {MIN_CALIB} samples, got {n_calib}")
+    src = Bundle.open(bundle)
+    if src.manifest.get("precision") != "fp32":
+        raise BundleError(f"{src.path} is a {src.manifest.get('precision')} bundle; quantize the FP32 one")
+    fp32 = Grounder.from_bundle(src.path, backend="onnxruntime")
+    grounder_path = src.file("grounder.onnx")
+    out = Path(out)
+    with atomic_directory(out) as tmp, tempfile.TemporaryDirectory(dir=tmp.parent) as work:
+        pre = Path(work) / "grounder.pre.onnx"
+        # ORT symbolic shape inference fails on the dynamo graph (None shapes); ONNX shape inference suffices
+        quant_pre_process(str(grounder_path), str(pre), skip_symbolic_shape=True)
+        model = onnx.load(str(pre))
+        exclude = list(nodes_to_exclude)
+        if not quantize_attention:
+            exclude += attention_matmuls(model)
+        exclude += float_input_producers(model, set(exclude))
+        reader = GrounderCalibrationReader(fp32, calibration_samples(calib, n_calib, calib_split))
+        quantize_static(str(pre), str(tmp / "grounder.onnx"), reader, quant_format=QuantFormat.QDQ,
+                        op_types_to_quantize=list(op_types), per_channel=per_channel,
+                        activation_type=QuantType.QInt8 if activation_type == "int8" else QuantType.QUInt8,
+                        weight_type=QuantType.QInt8, nodes_to_exclude=exclude, calibrate_method=methods[method],
+                        extra_options={"ActivationSymmetric": activation_type == "int8", "WeightSymmetric": True})
+        onnx.checker.check_model(str(tmp / "grounder.onnx"))
+        for name in ("text_encoder.onnx", "tokenizer.json"):
+            shutil.copyfile(src.file(name), tmp / name)
+        manifest = json.loads(json.dumps(src.manifest))
+        manifest.update(precision="int8", engines={})
+        manifest["quantization"] = {
+            "tool": "onnxruntime.quantization.quantize_static", "format": "QDQ",
+            "activations": ("int8 symmetric" if activation_type == "int8" else "uint8 asymmetric") + " per-tensor",
+            "weights": "int8 symmetric " + ("per-channel" if per_channel else "per-tensor"),
+            "op_types": list(op_types), "quantize_attention": quantize_attention,
+            "excluded_nodes": len(exclude), "calibration": {"data": calib, "split": calib_split,
+                                                            "samples": reader.count, "method": method},
+            "graphs_quantized": ["grounder"], "source_bundle_sha256": src.manifest["files"],
+        }
+        import onnxruntime
+
+        manifest["versions"]["onnxruntime"] = onnxruntime.__version__
+        manifest["files"] = file_entries(tmp)
+        atomic_write_json(tmp / MANIFEST_NAME, manifest)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    """CLI; exit 2 on bad arguments or an unreadable bundle."""
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--bundle", required=True, help="FP32 bundle directory")
+    p.add_argument("--calib", default="procedural", help="'procedural[:SEED]' or a data directory / dataset.json")
+    p.add_argument("--calib-split", default="train")
+    p.add_argument("--out", required=True, help="INT8 bundle directory to write")
+    p.add_argument("--n-calib", type=int, default=MIN_CALIB)
+    p.add_argument("--op-types", default=",".join(DEFAULT_OP_TYPES), help="comma-separated op types to quantize")
+    p.add_argument("--quantize-attention", action="store_true", help="also quantize activation x activation MatMuls")
+    p.add_argument("--nodes-to-exclude", default="", help="comma-separated node names kept in float")
+    p.add_argument("--method", default="minmax", choices=["minmax", "entropy", "percentile"])
+    p.add_argument("--per-tensor", action="store_true", help="per-tensor weight scales")
+    p.add_argument("--activation-type", default="int8", choices=["int8", "uint8"],
+                   help="int8: symmetric, for TensorRT / ARM64 (default); uint8: for ONNX Runtime on x86-64 CPUs")
+    args = p.parse_args(argv)
+    try:
+        out = quantize_bundle(args.bundle, args.out, args.calib, args.n_calib,
+                              tuple(t for t in args.op_types.split(",") if t), args.quantize_attention,
+                              tuple(n for n in args.nodes_to_exclude.split(",") if n), args.method,
+                              not args.per_tensor, args.calib_split, activation_type=args.activation_type)
+    except (BundleError, ValueError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,95 @@
+"""INT8 Q/DQ quantization of a bundle: graph structure, defaults kept in float, manifest,
+runtime compatibility and argument errors."""
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+onnx = pytest.importorskip("onnx", reason="quantization needs onnx (pip install -e '.[test]')")
+pytest.importorskip("onnxruntime", reason="quantization needs onnxruntime (pip install -e '.[test]')")
+
+from instancevg.export import quantize
+from instancevg.runtime import Grounder
+from instancevg.runtime.bundle import sha256_file
+
+from instancevg.data.procedural import render_sample
+
+
+@pytest.fixture(scope="module")
+def int8_bundle(tiny_bundle, tmp_path_factory):
+    return quantize.quantize_bundle(tiny_bundle, tmp_path_factory.mktemp("int8") / "tiny-int8", n_calib=8,
+                                    allow_few=True)
+
+
+def _dq_fed(model):
+    """Names of nodes with at least one input produced by a DequantizeLinear node."""
+    dq_out = {o for n in model.graph.node if n.op_type == "DequantizeLinear" for o in n.output}
+    return {n.name for n in model.graph.node if any(i in dq_out for i in n.input)}, dq_out
+
+
+def test_qdq_graph_keeps_attention_norm_softmax_float(int8_bundle, tiny_bundle):
+    model = onnx.load(str(int8_bundle / "grounder.onnx"))
+    onnx.checker.check_model(model)
+    ops = [n.op_type for n in model.graph.node]
+    assert ops.count("QuantizeLinear") > 0 and ops.count("DequantizeLinear") > 0
+    fed, dq_out = _dq_fed(model)
+    convs = [n for n in model.graph.node if n.op_type == "Conv"]
+    assert convs and all(n.name in fed for n in convs)
+    for n in model.graph.node:
+        if n.op_type in ("LayerNormalization", "Softmax"):
+            assert not any(i in dq_out for i in n.input), f"{n.op_type} {n.name} reads a dequantized tensor"
+    fp32 = onnx.load(str(tiny_bundle / "grounder.onnx"))
+    attention = quantize.attention_matmuls(fp32)
+    assert attention, "the grounder has attention MatMuls"
+    by_name = {n.name: n for n in model.graph.node}
+    for name in attention:
+        assert not any(i in dq_out for i in by_name[name].input), f"attention MatMul {name} was quantized"
+
+
+def test_int8_manifest_and_text_encoder_unchanged(int8_bundle, tiny_bundle):
+    m = json.loads((int8_bundle / "manifest.json").read_text())
+    assert m["precision"] == "int8" and m["quantization"]["format"] == "QDQ"
+    assert m["quantization"]["calibration"]["samples"] == 8
+    for name, entry in m["files"].items():
+        assert entry["sha256"] == sha256_file(int8_bundle / name)
+    assert sha256_file(int8_bundle / "text_encoder.onnx") == sha256_file(tiny_bundle / "text_encoder.onnx")
+
+
+def test_int8_runs_in_runtime_close_to_fp32(int8_bundle, tiny_bundle):
+    frame = cv2.cvtColor(render_sample(0, 5, "test").image, cv2.COLOR_RGB2BGR)
+    texts = ["the red circle", "all squares"]
+    g32 = Grounder.from_bundle(tiny_bundle, backend="onnxruntime")
+    g8 = Grounder.from_bundle(int8_bundle, backend="onnxruntime")
+    results = g8.ground(frame, texts)
+    assert len(results) == 2 and all(np.isfinite(r.all_scores).all() for r in results)
+    image, t = g32.encode_image(frame), g32.encode_text(texts)
+    images = np.ascontiguousarray(np.broadcast_to(image, (2,) + image.shape[1:]))
+    a = g32.backend.ground(images, t.features, t.mask)
+    b = g8.backend.ground(images, t.features, t.mask)
+    # The untrained tiny model is quantization-sensitive and picks its queries by argmax over a
+    # near-flat heatmap (so boxes may jump between cells): compare the mask-logit maps'
+    # structure instead; broken scales or a wrong graph give correlations near 0.
+    for key, floor in (("global_mask_logits", 0.8), ("instance_mask_logits", 0.5)):
+        corr = np.corrcoef(a[key].ravel(), b[key].ravel())[0, 1]
+        assert corr > floor, f"{key}: INT8 vs FP32 correlation {corr:.3f}"
+
+
+def test_quantize_attention_flag_quantizes_more_matmuls(tiny_bundle, tmp_path, int8_bundle):
+    out = quantize.quantize_bundle(tiny_bundle, tmp_path / "q", n_calib=4, allow_few=True, quantize_attention=True)
+    fed_all, _ = _dq_fed(onnx.load(str(out / "grounder.onnx")))
+    fed_default, _ = _dq_fed(onnx.load(str(int8_bundle / "grounder.onnx")))
+    attention = set(quantize.attention_matmuls(onnx.load(str(tiny_bundle / "grounder.onnx"))))
+    assert attention & fed_all and not attention & fed_default
+
+
+def test_quantize_argument_errors(tiny_bundle, int8_bundle, tmp_path):
+    with pytest.raises(ValueError, match="at least 200"):
+        quantize.quantize_bundle(tiny_bundle, tmp_path / "a", n_calib=10)
+    with pytest.raises(ValueError, match="test split"):
+        quantize.quantize_bundle(tiny_bundle, tmp_path / "b", n_calib=4, allow_few=True, calib_split="test")
+    with pytest.raises(ValueError, match="method"):
+        quantize.quantize_bundle(tiny_bundle, tmp_path / "c", n_calib=4, allow_few=True, method="magic")
+    assert quantize.main(["--bundle", str(int8_bundle), "--out", str(tmp_path / "d")]) == 2
+    assert quantize.main(["--bundle", str(tmp_path / "none"), "--out", str(tmp_path / "e")]) == 2
+    assert not any((tmp_path / x).exists() for x in "abcde")
