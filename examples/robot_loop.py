@@ -1,0 +1,102 @@
+"""Camera (or video file) loop: ground one or more expressions in every frame and draw the
+result with OpenCV, using only the torch-free runtime.
+
+    python examples/robot_loop.py --bundle BUNDLE --source 0 --text "the red mug" [--text "all cups"]
+    python examples/robot_loop.py --bundle BUNDLE --source clip.mp4 --text "the person" --out overlay.mp4 --no-show
+
+``--source`` is a camera index (``0``) or a video path. Press ``q`` or Esc to stop.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+import cv2
+import numpy as np
+from instancevg.runtime import BundleError, Grounder
+
+COLORS = [(0, 200, 255), (255, 120, 0), (80, 220, 80), (220, 80, 220), (60, 60, 255)]
+
+
+def draw(frame: np.ndarray, results, fps: float) -> np.ndarray:
+    """Overlay union masks (tinted), boxes with scores and the expression on a BGR frame.
+
+    Args:
+        frame: (H, W, 3) uint8 BGR. results: ``Grounder.ground`` output for this frame.
+        fps: loop rate shown in the corner.
+    Returns:
+        a new (H, W, 3) uint8 BGR image.
+    """
+    out = frame.copy()
+    for k, r in enumerate(results):
+        color = COLORS[k % len(COLORS)]
+        if r.union_mask.any():
+            tint = np.zeros_like(out)
+            tint[r.union_mask] = color
+            out = cv2.addWeighted(out, 1.0, tint, 0.45, 0.0)
+        for box, score in zip(r.boxes, r.scores):
+            x0, y0, x1, y1 = np.rint(box).astype(int).tolist()
+            cv2.rectangle(out, (x0, y0), (x1, y1), color, 2)
+            cv2.putText(out, f"{score:.2f}", (x0, max(12, y0 - 4)), cv2.FONT_HERSHEY_SIMPLEX, 0.45, color, 1)
+        label = f"{r.text}: " + ("no target" if r.no_target else f"{len(r)} found")
+        cv2.putText(out, label, (8, 20 + 18 * k), cv2.FONT_HERSHEY_SIMPLEX, 0.5, color, 1, cv2.LINE_AA)
+    cv2.putText(out, f"{fps:.1f} fps", (8, out.shape[0] - 8), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--bundle", required=True, help="exported bundle directory")
+    p.add_argument("--source", default="0", help="camera index or video file")
+    p.add_argument("--text", action="append", required=True, help="referring expression (repeatable)")
+    p.add_argument("--backend", default="auto", choices=["auto", "tensorrt", "onnxruntime"])
+    p.add_argument("--out", default=None, help="also write the overlay video here (mp4)")
+    p.add_argument("--no-show", action="store_true", help="no window (headless robots)")
+    p.add_argument("--max-frames", type=int, default=0, help="stop after N frames (0 = until the stream ends)")
+    args = p.parse_args(argv)
+    try:
+        grounder = Grounder.from_bundle(args.bundle, backend=args.backend)
+        grounder.encode_text(args.text)  # cache the instructions once
+    except (BundleError, ImportError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    cap = cv2.VideoCapture(int(args.source) if args.source.isdigit() else args.source)
+    if not cap.isOpened():
+        print(f"error: cannot open video source {args.source!r}", file=sys.stderr)
+        return 2
+    writer, n, fps, t_prev = None, 0, 0.0, time.perf_counter()
+    try:
+        while True:
+            ok, frame = cap.read()
+            if not ok:
+                break
+            results = grounder.ground(frame, args.text)
+            now = time.perf_counter()
+            fps = 0.9 * fps + 0.1 / max(now - t_prev, 1e-6) if n else 1.0 / max(now - t_prev, 1e-6)
+            t_prev = now
+            vis = draw(frame, results, fps)
+            if args.out:
+                if writer is None:
+                    h, w = vis.shape[:2]
+                    writer = cv2.VideoWriter(args.out, cv2.VideoWriter_fourcc(*"mp4v"), 15.0, (w, h))
+                writer.write(vis)
+            if not args.no_show:
+                cv2.imshow("InstanceVG-edge", vis)
+                if cv2.waitKey(1) & 0xFF in (ord("q"), 27):
+                    break
+            n += 1
+            if args.max_frames and n >= args.max_frames:
+                break
+    finally:
+        cap.release()
+        if writer is not None:
+            writer.release()
+        if not args.no_show:
+            cv2.destroyAllWindows()
+    print(f"{n} frames, {fps:.1f} fps (backend {grounder.backend_name})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
