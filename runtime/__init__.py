@@ -6,9 +6,10 @@ ONNX Runtime or TensorRT); installs as ``instancevg.runtime``.
     for r in g.ground(frame_bgr, ["the red mug"]):
         r.boxes, r.scores, r.masks, r.union_mask, r.no_target
 """
+from instancevg.result import GroundingResult
+
 from .bundle import Bundle, BundleError
 from .frames import FrameError
 from .grounder import Grounder, TextFeatures
-from .result import Grounding
 
-__all__ = ["Bundle", "BundleError", "FrameError", "Grounder", "Grounding", "TextFeatures"]
+__all__ = ["Bundle", "BundleError", "FrameError", "Grounder", "GroundingResult", "TextFeatures"]

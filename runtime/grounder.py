@@ -1,7 +1,7 @@
 """``Grounder``: generalized visual grounding from an exported bundle, without PyTorch.
 
     g = Grounder.from_bundle("bundle/")                 # backend="auto" | "tensorrt" | "onnxruntime"
-    results = g.ground(frame_bgr, ["the red mug", "all cups"])   # one Grounding per expression
+    results = g.ground(frame_bgr, ["the red mug", "all cups"])   # one GroundingResult per expression
 
 Image and text are separate graphs (DESIGN.md "Edge path"): a frame is encoded once per call
 and grounded against every expression in one batch; text features are cached by string.
@@ -15,10 +15,11 @@ from pathlib import Path
 
 import numpy as np
 
+from instancevg.result import GroundingResult
+
 from .bundle import Bundle, BundleError
 from .frames import check_frame, preprocess_frame
 from .postprocess import postprocess_one
-from .result import Grounding
 from .tokenize import ExpressionTokenizer
 
 BACKENDS = ("auto", "tensorrt", "onnxruntime")
@@ -136,7 +137,7 @@ class Grounder:
             mask[i, : f.shape[0]] = 1
         return TextFeatures(features, mask)
 
-    def ground(self, frame: np.ndarray, texts: str | list[str]) -> list[Grounding]:
+    def ground(self, frame: np.ndarray, texts: str | list[str]) -> list[GroundingResult]:
         """Ground every expression in one frame.
 
         Args:
@@ -144,7 +145,7 @@ class Grounder:
             texts: one expression or a list; all are grounded in one batched grounder call.
 
         Returns:
-            one :class:`Grounding` per expression, in order (boxes xyxy frame pixels, scores,
+            one :class:`instancevg.result.GroundingResult` per expression, in order (boxes xyxy frame pixels, scores,
             per-instance masks, union mask, no_target).
 
         Raises:

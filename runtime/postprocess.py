@@ -1,4 +1,5 @@
-"""Grounder outputs -> :class:`Grounding` at the frame size, in NumPy/OpenCV.
+"""Grounder outputs -> :class:`instancevg.result.GroundingResult` at the frame size, in NumPy/OpenCV
+(``extra["all_scores"]`` (Nq,) and ``extra["all_boxes"]`` (Nq, 4) xyxy pixels hold every query, for GREC).
 
 Same semantics as ``instancevg.postprocess.postprocess`` (DESIGN.md "Post-processing"): keep
 queries with score > threshold sorted by descending score, no-target when none is kept; boxes
@@ -13,12 +14,12 @@ import math
 import cv2
 import numpy as np
 
-from .result import Grounding
+from instancevg.result import GroundingResult  # numpy-only dataclass: no torch import
 
 
 def postprocess_one(scores: np.ndarray, boxes: np.ndarray, instance_logits: np.ndarray, global_logits: np.ndarray,
                     text: str, frame_hw: tuple[int, int], score_threshold: float,
-                    mask_threshold: float) -> Grounding:
+                    mask_threshold: float) -> GroundingResult:
     """Post-process one expression's grounder outputs.
 
     Args:
@@ -56,5 +57,5 @@ def postprocess_one(scores: np.ndarray, boxes: np.ndarray, instance_logits: np.n
     else:
         masks = np.zeros((0, h, w), dtype=bool)
         union = np.zeros((h, w), dtype=bool)
-    return Grounding(text=text, boxes=xyxy[keep], scores=scores[keep], masks=masks, union_mask=union,
-                     no_target=k == 0, image_size=(h, w), all_scores=scores, all_boxes=xyxy)
+    return GroundingResult(text=text, boxes=xyxy[keep], scores=scores[keep], masks=masks, union_mask=union,
+                           no_target=k == 0, image_size=(h, w), extra={"all_scores": scores, "all_boxes": xyxy})

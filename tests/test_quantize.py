@@ -62,7 +62,7 @@ def test_int8_runs_in_runtime_close_to_fp32(int8_bundle, tiny_bundle):
     g32 = Grounder.from_bundle(tiny_bundle, backend="onnxruntime")
     g8 = Grounder.from_bundle(int8_bundle, backend="onnxruntime")
     results = g8.ground(frame, texts)
-    assert len(results) == 2 and all(np.isfinite(r.all_scores).all() for r in results)
+    assert len(results) == 2 and all(np.isfinite(r.extra["all_scores"]).all() for r in results)
     image, t = g32.encode_image(frame), g32.encode_text(texts)
     images = np.ascontiguousarray(np.broadcast_to(image, (2,) + image.shape[1:]))
     a = g32.backend.ground(images, t.features, t.mask)

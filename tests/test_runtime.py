@@ -62,7 +62,7 @@ def test_numpy_postprocess_matches_torch_postprocess():
     assert got.no_target == ref.no_target and len(got) == len(ref) > 0
     np.testing.assert_allclose(got.scores, ref.scores)
     np.testing.assert_allclose(got.boxes, ref.boxes, atol=1e-4)
-    np.testing.assert_allclose(got.all_boxes, ref.extra["all_boxes"], atol=1e-4)
+    np.testing.assert_allclose(got.extra["all_boxes"], ref.extra["all_boxes"], atol=1e-4)
     assert got.masks.shape == (len(ref), h, w) and got.union_mask.shape == (h, w)
     for a, b in zip(got.masks, ref.masks):
         assert _iou(a, b) >= 0.99
@@ -99,7 +99,7 @@ def test_single_string_and_order(grounder, frames):
     one = grounder.ground(frames[0], TEXTS[1])
     many = grounder.ground(frames[0], TEXTS)
     assert len(one) == 1
-    np.testing.assert_allclose(one[0].all_scores, many[1].all_scores, atol=1e-5)
+    np.testing.assert_allclose(one[0].extra["all_scores"], many[1].extra["all_scores"], atol=1e-5)
 
 
 def test_text_cache(tiny_bundle, frames):
@@ -123,7 +123,7 @@ def test_threads_match_serial(grounder, frames):
         results = [f.result() for f in [pool.submit(grounder.ground, *job) for job in jobs]]
     for s, p in zip(serial, results):
         for a, b in zip(s, p):
-            np.testing.assert_array_equal(a.all_scores, b.all_scores)
+            np.testing.assert_array_equal(a.extra["all_scores"], b.extra["all_scores"])
             np.testing.assert_array_equal(a.boxes, b.boxes)
             np.testing.assert_array_equal(a.union_mask, b.union_mask)
 
