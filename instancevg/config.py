@@ -17,7 +17,14 @@ class ModelConfig:
     Attributes:
         name: preset name.
         image_size: square input side in pixels; images are resized to it without letterbox.
-        d_model: width d of every fused feature, query and pixel embedding.
+        d_model: width d of the stride-8/16/32 features, the text tokens and the queries.
+        mask_dim: width of the stride-4 level: the F4 feature, the pixel embedding P and the
+            instance mask embeddings (Mask2Former's ``mask_dim``). The edge preset narrows it to
+            64 because every 256-wide op on the 80x80 map costs as much as the whole backbone on
+            a 2-core CPU (issue 4's 30 ms budget); DESIGN.md's figure is 256.
+        decoder_levels: how many of the coarsest pyramid levels the deformable decoder attends
+            (3 = strides 8/16/32, as Mask2Former's decoder; 4 adds stride 4, DESIGN.md's 8500-token
+            memory). The stride-4 level always feeds the pixel decoder.
         max_text_len: token budget L (with [CLS]/[SEP]); longer expressions are truncated.
         text_layers: number of MiniLM-L6 transformer layers kept (6 = the whole encoder).
         freeze_text: keep the text encoder frozen (default, as in the reference).
@@ -40,17 +47,20 @@ class ModelConfig:
             export always traces the references (``instancevg.kernels.dispatch``).
 
     Raises:
-        ValueError: for an unknown ``kernels`` value.
+        ValueError: for an unknown ``kernels`` value, ``decoder_levels`` outside 1..4 or a
+            ``mask_dim`` that is not a positive multiple of 4.
     """
 
     name: str = "edge"
     image_size: int = 320
     d_model: int = 256
+    mask_dim: int = 64
+    decoder_levels: int = 3
     max_text_len: int = 40
     text_layers: int = 6
     freeze_text: bool = True
     num_queries: int = 10
-    fusion_layers: int = 2
+    fusion_layers: int = 1
     decoder_layers: int = 3
     n_heads: int = 8
     n_points: int = 4
@@ -65,11 +75,15 @@ class ModelConfig:
 
     def __post_init__(self):
         check_backend(self.kernels, "ModelConfig.kernels")
+        if not 1 <= self.decoder_levels <= 4:
+            raise ValueError(f"decoder_levels must be 1..4 (strides 32 down to 4), got {self.decoder_levels}")
+        if self.mask_dim < 4 or self.mask_dim % 4:
+            raise ValueError(f"mask_dim must be a positive multiple of 4 (GroupNorm groups), got {self.mask_dim}")
 
     @property
     def n_levels(self) -> int:
-        """Feature levels used by MSDeformAttn (strides 4, 8, 16, 32)."""
-        return 4
+        """Feature levels used by MSDeformAttn (the coarsest ``decoder_levels`` of strides 4..32)."""
+        return self.decoder_levels
 
     @property
     def mask_size(self) -> int:
@@ -101,6 +115,7 @@ PRESETS: dict[str, ModelConfig] = {
         name="edge-tiny",
         image_size=128,
         d_model=64,
+        mask_dim=32,
         max_text_len=24,
         text_layers=2,
         num_queries=6,

@@ -80,10 +80,14 @@ class DecoderLayer(nn.Module):
 
 
 class DeformableDecoder(nn.Module):
-    """Stack of decoder layers over the flattened F4..F32 memory.
+    """Stack of decoder layers over the flattened memory of the pyramid levels it is given.
 
-    Inputs: queries (B, Nq, d), reference_points (B, Nq, 2), feats [F4..F32] (B, d, H_l, W_l),
+    Inputs: queries (B, Nq, d), reference_points (B, Nq, 2), feats: the n_levels coarsest levels,
+    finest first (edge: [F8, F16, F32]), each (B, d, H_l, W_l);
     text (B, L, d), text_mask (B, L). Returns the list of per-layer hidden states (B, Nq, d).
+
+    Raises:
+        ValueError: when ``feats`` does not hold exactly ``n_levels`` maps.
     """
 
     def __init__(self, d: int, n_heads: int, n_levels: int, n_points: int, ffn_dim: int, num_layers: int,
@@ -99,6 +103,8 @@ class DeformableDecoder(nn.Module):
         nn.init.normal_(self.level_embed, std=0.02)
 
     def forward(self, queries, reference_points, feats, text, text_mask):
+        if len(feats) != self.level_embed.shape[0]:
+            raise ValueError(f"the decoder attends {self.level_embed.shape[0]} levels, got {len(feats)} feature maps")
         b, d = queries.shape[0], queries.shape[2]
         shapes = [(int(f.shape[2]), int(f.shape[3])) for f in feats]
         memory = torch.cat([f.flatten(2).transpose(1, 2) + self.level_embed[i] for i, f in enumerate(feats)], dim=1)

@@ -20,24 +20,29 @@ def masked_mean(tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 
 class LanguageGuidedModulation(nn.Module):
-    """Modulate a (B, d, H, W) feature map with the sentence feature s (B, d).
+    """Modulate a (B, c, H, W) feature map with the sentence feature s (B, d).
 
-    x' = x * (1 + gamma(s)) + beta(s);  gate = sigmoid(<Wx, s> / sqrt(d));  out = x' + x' * gate.
+    x' = x * (1 + gamma(s)) + beta(s);  gate = sigmoid(<x', k(s)> / sqrt(c));  out = GN(x' + x' * gate).
+
+    The gate is the text-pixel similarity <W x', s> of a 1x1 key convolution with W folded onto
+    the sentence side (k(s) = W^T s): a (B, c) vector instead of a c x c convolution over every
+    pixel, which is what keeps the 80x80 level cheap.
     """
 
-    def __init__(self, d: int):
+    def __init__(self, c: int, d: int):
         super().__init__()
-        self.film = nn.Linear(d, 2 * d)
-        self.key = nn.Conv2d(d, d, 1)
-        self.norm = nn.GroupNorm(min(32, d // 4), d)
+        self.film = nn.Linear(d, 2 * c)
+        self.key = nn.Linear(d, c)
+        self.norm = nn.GroupNorm(min(32, c // 4), c)
         nn.init.zeros_(self.film.weight)
         nn.init.zeros_(self.film.bias)
-        self.scale = d**-0.5
+        self.scale = c**-0.5
 
     def forward(self, x: torch.Tensor, sentence: torch.Tensor) -> torch.Tensor:
         gamma, beta = self.film(sentence).unsqueeze(-1).unsqueeze(-1).chunk(2, dim=1)
         x = x * (1 + gamma) + beta
-        gate = torch.sigmoid((self.key(x) * sentence[:, :, None, None]).sum(1, keepdim=True) * self.scale)
+        key = self.key(sentence).unsqueeze(-1).unsqueeze(-1) * self.scale
+        gate = torch.sigmoid((x * key).sum(1, keepdim=True))
         return self.norm(x + x * gate)
 
 

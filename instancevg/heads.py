@@ -33,14 +33,14 @@ class InstanceHeads(nn.Module):
     * class: (B, Nq, 2) logits ordered (foreground, no-object).
     * box: (B, Nq, 4) cxcywh normalised to [0, 1]; the centre is an offset from the reference
       point in logit space, so a query's box stays anchored at its point.
-    * mask embedding: (B, Nq, d), dotted with the pixel embedding for instance mask logits.
+    * mask embedding: (B, Nq, mask_dim), dotted with the pixel embedding for instance mask logits.
     """
 
-    def __init__(self, d: int):
+    def __init__(self, d: int, mask_dim: int):
         super().__init__()
         self.class_head = nn.Linear(d, 2)
         self.box_head = MLP(d, d, 4, 3)
-        self.mask_head = MLP(d, d, d, 3)
+        self.mask_head = MLP(d, d, mask_dim, 3)
         nn.init.zeros_(self.box_head.layers[-1].weight)
         with torch.no_grad():
             self.box_head.layers[-1].bias.copy_(torch.tensor([0.0, 0.0, -1.5, -1.5]))
@@ -55,10 +55,10 @@ class InstanceHeads(nn.Module):
         return torch.cat([centre, size], dim=-1)
 
     def mask_embed(self, hidden: torch.Tensor) -> torch.Tensor:
-        """hidden (B, Nq, d) -> mask embeddings (B, Nq, d)."""
+        """hidden (B, Nq, d) -> mask embeddings (B, Nq, mask_dim)."""
         return self.mask_head(hidden)
 
     @staticmethod
     def masks(mask_embed: torch.Tensor, pixel: torch.Tensor) -> torch.Tensor:
-        """mask_embed (B, Nq, d), pixel (B, d, h, w) -> instance mask logits (B, Nq, h, w)."""
+        """mask_embed (B, Nq, c), pixel (B, c, h, w) -> instance mask logits (B, Nq, h, w)."""
         return torch.einsum("bqd,bdhw->bqhw", mask_embed, pixel)

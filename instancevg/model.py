@@ -46,8 +46,9 @@ class InstanceVGModel(nn.Module):
         self.backbone = EfficientNetLiteBackbone(pretrained=config.pretrained_backbone and load_pretrained)
         self.text_encoder = MiniLMTextEncoder(config.text_layers, frozen=config.freeze_text)
         self.text_proj = nn.Sequential(nn.Linear(TEXT_DIM, d), nn.LayerNorm(d))
-        self.neck = LanguageFPN(self.backbone.channels, d, config.n_heads, config.ffn_dim, config.fusion_layers)
-        self.pixel_decoder = PixelDecoder(d)
+        self.neck = LanguageFPN(self.backbone.channels, d, config.mask_dim, config.n_heads, config.ffn_dim,
+                                config.fusion_layers)
+        self.pixel_decoder = PixelDecoder(d, config.mask_dim)
         self.query_selection = AdaptiveQuerySelection(
             d, config.n_heads, config.num_queries, config.point_distance_weight
         )
@@ -55,7 +56,7 @@ class InstanceVGModel(nn.Module):
             d, config.n_heads, config.n_levels, config.n_points, config.ffn_dim, config.decoder_layers,
             config.kernels,
         )
-        self.heads = InstanceHeads(d)
+        self.heads = InstanceHeads(d, config.mask_dim)
 
     def encode_text(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """(B, L) int64 ids and mask -> (B, L, 384) MiniLM token features."""
@@ -74,7 +75,8 @@ class InstanceVGModel(nn.Module):
               ``pred_logits`` (B, Nq, 2) class logits (fg, no-object) of the last layer;
               ``pred_boxes`` (B, Nq, 4) cxcywh normalised; ``aux_outputs``: list of
               {pred_logits, pred_boxes} for earlier layers; ``pred_masks`` (B, Nq, S/4, S/4)
-              instance mask logits; ``mask_embed`` (B, Nq, d) and ``pixel_embed`` (B, d, S/4, S/4),
+              instance mask logits; ``mask_embed`` (B, Nq, mask_dim) and ``pixel_embed``
+              (B, mask_dim, S/4, S/4),
               whose product is ``pred_masks`` (the fused inference mask head reads these);
               ``global_mask`` (B, 1, S/4, S/4) logits; ``existence``
               (B, 2) logits (absent, present); ``heatmap`` (B, S/16, S/16) logits;
@@ -90,7 +92,7 @@ class InstanceVGModel(nn.Module):
         pixel, global_mask, existence = self.pixel_decoder(feats, sentence)
         sel = self.query_selection(text, text_mask, sentence, feats[2])
         ref = sel["reference_points"]
-        hidden = self.decoder(sel["queries"], ref, feats, text, text_mask)
+        hidden = self.decoder(sel["queries"], ref, feats[len(feats) - self.config.decoder_levels:], text, text_mask)
         per_layer = [
             {"pred_logits": self.heads.classify(h), "pred_boxes": self.heads.boxes(h, ref)} for h in hidden
         ]

@@ -1,4 +1,4 @@
-"""Language-modulated FPN: C2..C5 -> F4, F8, F16, F32, all with d channels (DESIGN.md "neck")."""
+"""Language-modulated FPN: C2..C5 -> F4 (mask_dim channels), F8, F16, F32 (d channels) (DESIGN.md "neck")."""
 from __future__ import annotations
 
 import torch
@@ -18,7 +18,7 @@ def conv_norm_act(c_in: int, c_out: int, k: int = 1) -> nn.Sequential:
 class SeparableConvBlock(nn.Module):
     """Depthwise 3x3 + pointwise 1x1 + GroupNorm + GELU, with a residual: (B,d,H,W) -> (B,d,H,W).
 
-    The edge preset uses separable convolutions at stride 4 to keep the 80x80 maps cheap.
+    Separable convolutions keep the 80x80 maps cheap.
     """
 
     def __init__(self, d: int):
@@ -31,20 +31,26 @@ class SeparableConvBlock(nn.Module):
 
 
 class LanguageFPN(nn.Module):
-    """Project C2..C5 to d, modulate every level by the sentence, run the bidirectional
-    image<->text transformer over the stride-16/32 tokens, then merge top-down.
+    """Project C2..C5 to their level widths, modulate every level by the sentence, run the
+    bidirectional image<->text transformer over the stride-16/32 tokens, then merge top-down.
+
+    Level widths are (mask_dim, d, d, d): the stride-4 map is narrow (config.mask_dim). The
+    top-down path narrows F8 to mask_dim with a 1x1 convolution *before* the nearest upsampling to
+    stride 4 (the two commute, and the convolution then runs on 4x fewer pixels).
 
     Inputs: feats [C2..C5] from the backbone, text (B, L, d), text_mask (B, L), sentence (B, d).
-    Returns: ([F4, F8, F16, F32] each (B, d, H_l, W_l), text (B, L, d) after fusion).
+    Returns: ([F4 (B, mask_dim, S/4, S/4), F8, F16, F32 each (B, d, H_l, W_l)], text (B, L, d)).
     """
 
-    def __init__(self, in_channels: tuple[int, ...], d: int, n_heads: int, ffn_dim: int, fusion_layers: int):
+    def __init__(self, in_channels: tuple[int, ...], d: int, mask_dim: int, n_heads: int, ffn_dim: int,
+                 fusion_layers: int):
         super().__init__()
-        self.lateral = nn.ModuleList(conv_norm_act(c, d, 1) for c in in_channels)
-        self.modulate = nn.ModuleList(LanguageGuidedModulation(d) for _ in in_channels)
+        widths = (mask_dim,) + (d,) * (len(in_channels) - 1)
+        self.lateral = nn.ModuleList(conv_norm_act(c, w, 1) for c, w in zip(in_channels, widths))
+        self.modulate = nn.ModuleList(LanguageGuidedModulation(w, d) for w in widths)
         self.fusion = BidirectionalFusion(d, n_heads, ffn_dim, fusion_layers)
-        self.smooth = nn.ModuleList(SeparableConvBlock(d) for _ in in_channels[:-1])
-        self.d = d
+        self.narrow = nn.Conv2d(d, mask_dim, 1, bias=False)
+        self.smooth = nn.ModuleList(SeparableConvBlock(w) for w in widths[:-1])
 
     def forward(self, feats, text, text_mask, sentence):
         lat = [mod(lat(f), sentence) for f, lat, mod in zip(feats, self.lateral, self.modulate)]
@@ -58,6 +64,7 @@ class LanguageFPN(nn.Module):
         lat[3] = tokens[:, h4 * w4:].transpose(1, 2).reshape(b, d, h5, w5)
         outs = [lat[3]]
         for lvl in (2, 1, 0):
-            top = F.interpolate(outs[0], size=lat[lvl].shape[-2:], mode="nearest")
+            coarse = self.narrow(outs[0]) if lvl == 0 else outs[0]
+            top = F.interpolate(coarse, size=lat[lvl].shape[-2:], mode="nearest")
             outs.insert(0, self.smooth[lvl](lat[lvl] + top))
         return outs, text

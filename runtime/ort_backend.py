@@ -14,9 +14,11 @@ def session_options(threads: int | None = None, spinning: bool = False):
     """ORT session options: full graph optimisation, sequential execution, ``threads`` intra-op
     threads (None: ONNX Runtime's default, one per physical core).
 
-    ``spinning`` (ORT's ``session.intra_op.allow_spinning``) is off by default: on the shared
-    2-vCPU development machine spinning worker threads made a 2-thread grounder run 134 ms
-    instead of 87 ms (1 thread: 84 ms).
+    ``spinning`` (ORT's ``session.intra_op.allow_spinning``) is off by default: spinning worker
+    threads keep a core busy between calls, which starves the caller's own pre- and
+    post-processing (and any other process) on a 2-core machine. On the 2-vCPU development
+    machine it saved ~2 ms of a 28 ms end-to-end call when nothing else ran, and cost 50 % when
+    another process competed for the cores.
     """
     import onnxruntime as ort
 

@@ -74,7 +74,7 @@ def test_tracing_always_uses_the_reference(monkeypatch, tiny_model):
     monkeypatch.setattr(kernels, "ms_deform_attn_triton", fail)
     decoder = tiny_model.decoder
     cfg = tiny_model.config
-    feats = [torch.randn(1, cfg.d_model, s, s) for s in (8, 4, 2, 1)]
+    feats = [torch.randn(1, cfg.d_model, s, s) for s in (8, 4, 2, 1)[4 - cfg.decoder_levels:]]
     args = (torch.randn(1, cfg.num_queries, cfg.d_model), torch.rand(1, cfg.num_queries, 2), feats,
             torch.randn(1, 3, cfg.d_model), torch.ones(1, 3, dtype=torch.long))
     with pytest.raises(AssertionError, match="was called"):

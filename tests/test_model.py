@@ -324,3 +324,46 @@ def test_select_too_many_points_raises():
     select_reference_points(heat, 6, 0.003)  # exactly h*w is fine
     with pytest.raises(ValueError):
         select_reference_points(heat, 7, 0.003)
+
+
+# ---- edge-budget rewrites (README "Where the edge preset departs from DESIGN.md") ------------
+
+
+@pytest.mark.parametrize("override", [{"decoder_levels": 0}, {"decoder_levels": 5}, {"mask_dim": 30}])
+def test_config_rejects_bad_level_settings(override):
+    with pytest.raises(ValueError, match=next(iter(override))):
+        get_preset("edge-tiny", **override)
+
+
+def test_upfuse_equals_conv_over_concatenation():
+    """The split 1x1 convolution (coarse half before the upsampling) is the same function as
+    GN -> GELU of one 1x1 convolution over [upsample(x) ; skip]."""
+    from torch.nn import functional as F
+
+    from instancevg.pixel_decoder import _UpFuse
+
+    torch.manual_seed(0)
+    step = _UpFuse(16, 8, 8).eval()
+    x, skip = torch.randn(2, 16, 5, 7), torch.randn(2, 8, 10, 14)
+    w = torch.cat([step.from_coarse.weight, step.from_skip.weight], dim=1)
+    up = F.interpolate(x, size=skip.shape[-2:], mode="bilinear", align_corners=False)
+    expected = step.refine(F.gelu(step.norm(F.conv2d(torch.cat([up, skip], dim=1), w))))
+    torch.testing.assert_close(step(x, skip), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_modulation_gate_equals_key_convolution():
+    """The folded gate <x, W s + b> equals the text-pixel similarity <W^T x, s> of a 1x1 key
+    convolution over the pixels, plus <x, b>."""
+    from instancevg.fusion import LanguageGuidedModulation
+
+    torch.manual_seed(0)
+    mod = LanguageGuidedModulation(8, 12).eval()
+    torch.nn.init.normal_(mod.film.weight, std=0.1)
+    x, s = torch.randn(2, 8, 6, 6), torch.randn(2, 12)
+    gamma, beta = mod.film(s)[:, :, None, None].chunk(2, dim=1)
+    xm = x * (1 + gamma) + beta
+    keys = torch.einsum("cd,bchw->bdhw", mod.key.weight, xm)  # 1x1 key conv over pixels, (B, d, H, W)
+    sim = (keys * s[:, :, None, None]).sum(1, keepdim=True)  # text-pixel similarity
+    sim = sim + torch.einsum("bchw,c->bhw", xm, mod.key.bias).unsqueeze(1)
+    gate = torch.sigmoid(sim * mod.scale)
+    torch.testing.assert_close(mod(x, s), mod.norm(xm + xm * gate), rtol=1e-5, atol=1e-5)
