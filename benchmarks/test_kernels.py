@@ -4,8 +4,10 @@ Run on a GPU machine: ``python -m pytest benchmarks/test_kernels.py --benchmark-
 Every timed call ends with ``torch.cuda.synchronize()`` so the median is the device time of the
 whole call, launch overhead included. Without CUDA every case skips with the reason.
 Shapes (issue 3): the InstanceVG-edge decoder (Q = 10, levels 80²/40²/20²/10² = 8500 tokens,
-H = 8, P = 4, Dh = 32) at B = 1 and B = 16, and Deformable-DETR-size decoders (Q = 300 and 900
-over the four levels of an 800 x 1066 image).
+H = 8, P = 4, Dh = 32) at B = 1 and B = 16; the shipped edge preset, whose decoder attends
+only strides 8/16/32 (2100 tokens); and Deformable-DETR-size decoders (Q = 300 and 900 over the
+four levels of an 800 x 1066 image). The mask head runs at the shipped mask_dim (64) and
+DESIGN.md's (256).
 """
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ DETR_LEVELS = [(100, 134), (50, 67), (25, 34), (13, 17)]
 MSDA_CASES = {
     "edge-b1": (EDGE_LEVELS, 1, 10),
     "edge-b16": (EDGE_LEVELS, 16, 10),
+    "edge3lvl-b16": (EDGE_LEVELS[1:], 16, 10),
     "detr-q300-b4": (DETR_LEVELS, 4, 300),
     "detr-q900-b4": (DETR_LEVELS, 4, 900),
 }
@@ -86,15 +89,16 @@ MASK_CASES = {"b16-320": (16, (320, 320)), "b1-320": (1, (320, 320)), "b1-480x64
 @pytest.mark.parametrize("impl", ["unfused", "fused"])
 @pytest.mark.parametrize("dtype", [torch.float16, torch.float32], ids=["fp16", "fp32"])
 @pytest.mark.parametrize("case", list(MASK_CASES))
-def test_mask_head(benchmark, case, dtype, impl):
-    """(B, 10, 256) x (B, 256, 80, 80) -> uint8 masks + union at the output size, all queries kept."""
+@pytest.mark.parametrize("dim", [64, 256], ids=["dim64", "dim256"])
+def test_mask_head(benchmark, case, dim, dtype, impl):
+    """(B, 10, dim) x (B, dim, 80, 80) -> uint8 masks + union at the output size, all queries kept."""
     b, out_size = MASK_CASES[case]
     g = torch.Generator(device="cuda").manual_seed(0)
-    embed = torch.randn(b, 10, 256, device="cuda", generator=g).to(dtype)
-    pixel = (torch.randn(b, 256, 80, 80, device="cuda", generator=g) / 16).to(dtype)
+    embed = torch.randn(b, 10, dim, device="cuda", generator=g).to(dtype)
+    pixel = (torch.randn(b, dim, 80, 80, device="cuda", generator=g) / dim**0.5).to(dtype)
     glob = torch.randn(b, 1, 80, 80, device="cuda", generator=g).to(dtype)
     keep = torch.ones(b, 10, dtype=torch.bool, device="cuda")
     fn = fused_mask_head_triton if impl == "fused" else mask_head_reference
-    benchmark.group = f"mask-head-{case}-{str(dtype)[6:]}"
+    benchmark.group = f"mask-head-{case}-{dim}-{str(dtype)[6:]}"
     masks, union = benchmark(_synced(lambda: fn(embed, pixel, glob, keep, out_size, 0.5)))
     assert masks.dtype == torch.uint8 and union.shape == (b, *out_size)
