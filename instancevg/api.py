@@ -69,12 +69,18 @@ class InstanceVG:
 
     @torch.no_grad()
     def ground_many(self, image, texts: list[str]) -> list[GroundingResult]:
-        """Ground several expressions in one image (one batched forward pass)."""
+        """Ground several expressions in one image.
+
+        The backbone runs once on the image; the language-conditioned rest of the network runs
+        as one batch of ``len(texts)``. Same arguments, errors and results as :meth:`ground`,
+        one result per expression in order.
+        """
         rgb = image_array(image)
         ids, mask = self.tokenizer(list(texts))
+        ids, mask = ids.to(self.device), mask.to(self.device)
         x = preprocess_image(rgb, self.config.image_size, self.config.image_mean, self.config.image_std)
-        x = x[None].expand(len(texts), -1, -1, -1).to(self.device)
-        out = self.model(x, ids.to(self.device), mask.to(self.device))
+        feats = [f.expand(len(texts), -1, -1, -1) for f in self.model.encode_image(x[None].to(self.device))]
+        out = self.model.ground_features(feats, self.model.encode_text(ids, mask), mask)
         h, w = rgb.shape[:2]
         return [postprocess(out, i, t, (h, w), self.config.score_threshold, self.config.mask_threshold,
                             self.config.kernels)

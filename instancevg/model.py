@@ -62,11 +62,33 @@ class InstanceVGModel(nn.Module):
         """(B, L) int64 ids and mask -> (B, L, 384) MiniLM token features."""
         return self.text_encoder(input_ids, attention_mask)
 
+    def encode_image(self, images: torch.Tensor) -> list[torch.Tensor]:
+        """(B, 3, S, S) normalised images -> backbone maps C2..C5 (strides 4/8/16/32).
+
+        The only text-independent part of the network: :meth:`InstanceVG.ground_many` runs it
+        once per image and shares the maps between expressions.
+        """
+        return self.backbone(images)
+
     def ground(self, images: torch.Tensor, text_features: torch.Tensor, text_mask: torch.Tensor) -> dict:
         """Run the grounder on normalised images and text features.
 
         Args:
             images: (B, 3, S, S) float, normalised with config.image_mean/std, S = image_size.
+            text_features: (B, L, 384) float from :meth:`encode_text`.
+            text_mask: (B, L) int/bool, 1 = valid token.
+
+        Returns: see :meth:`ground_features`.
+        """
+        return self.ground_features(self.encode_image(images), text_features, text_mask)
+
+    def ground_features(self, feats: list[torch.Tensor], text_features: torch.Tensor,
+                        text_mask: torch.Tensor) -> dict:
+        """Run the grounder from backbone maps (:meth:`encode_image`) and text features.
+
+        Args:
+            feats: C2..C5 from :meth:`encode_image`, batch B (expand a single image's maps
+                with ``f.expand(B, -1, -1, -1)`` to ground B expressions in it).
             text_features: (B, L, 384) float from :meth:`encode_text`.
             text_mask: (B, L) int/bool, 1 = valid token.
 
@@ -86,7 +108,6 @@ class InstanceVGModel(nn.Module):
         text_mask = text_mask.to(torch.long)
         text = self.text_proj(text_features)
         sentence = masked_mean(text, text_mask)
-        feats = self.backbone(images)
         feats, text = self.neck(feats, text, text_mask, sentence)
         sentence = masked_mean(text, text_mask)
         pixel, global_mask, existence = self.pixel_decoder(feats, sentence)

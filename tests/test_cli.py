@@ -114,6 +114,23 @@ def test_api_matches_cli(tiny_ckpt, capsys):
     assert res.masks.shape[1:] == res.union_mask.shape == load_image(COFFEE).shape[:2]
 
 
+def test_ground_many_matches_single_calls(tiny_ckpt):
+    """ground_many shares one backbone pass between expressions; each result must equal the
+    result of grounding that expression alone."""
+    model = InstanceVG.from_pretrained(tiny_ckpt, device="cpu")
+    texts = ["the cup", "all saucers on the left", "the second spoon"]
+    many = model.ground_many(COFFEE, texts)
+    assert [r.text for r in many] == texts
+    for text, r in zip(texts, many):
+        one = model.ground(COFFEE, text)
+        np.testing.assert_allclose(r.extra["all_scores"], one.extra["all_scores"], rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(r.extra["all_boxes"], one.extra["all_boxes"], rtol=1e-4, atol=1e-3)
+        assert r.no_target == one.no_target
+        assert (r.union_mask == one.union_mask).mean() > 0.999
+    # different expressions must give different outputs (the text reaches the network)
+    assert not np.allclose(many[0].extra["all_scores"], many[1].extra["all_scores"])
+
+
 def test_eval_writes_metrics(tiny_ckpt, tmp_path, capsys):
     data = tmp_path / "data"
     make_data(data, seed=5, n_train=0, n_val=0, n_test=3, progress=False)
