@@ -66,8 +66,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", default=None, help="also write all metrics to this JSON file")
     args = p.parse_args(argv)
     results = {}
+    from instancevg.runtime import BundleError
+
     for b in args.bundle:
-        m = evaluate_bundle(b, args.data, args.split, args.limit)
+        try:
+            m = evaluate_bundle(b, args.data, args.split, args.limit)
+        except (BundleError, FileNotFoundError, ValueError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
         results[b] = m
         print(f"{b} ({m['n_samples']} samples): "
               + ", ".join(f"{k} {100 * v:.2f}" for k, v in headline(m).items()))

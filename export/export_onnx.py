@@ -187,21 +187,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--n", type=int, default=50, help="samples for --check")
     args = p.parse_args(argv)
     ckpt = Path(args.checkpoint) if args.checkpoint else DEFAULT_WEIGHTS
+    from instancevg.export.parity import check_parity, format_report, load_test_dataset
+
     try:
         model = load_model(ckpt, "cpu")
+        # load the --check data first, so that a missing data directory fails before the export
+        samples = load_test_dataset(model.config, args.data, args.n) if args.check else None
         out = export_bundle(model, args.out, opset=args.opset, slim=not args.no_slim, checkpoint=ckpt)
     except (CheckpointError, ExportError, ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(f"wrote {out}")
     if args.check:
-        from instancevg.export.parity import (
-            check_parity,
-            format_report,
-            load_test_dataset,
-        )
-
-        report = check_parity(model, out, load_test_dataset(model.config, args.data, args.n))
+        report = check_parity(model, out, samples)
         print(format_report(report))
         return 0 if report["passed"] else 1
     return 0

@@ -66,6 +66,7 @@ class EfficientNetLiteBackbone(nn.Module):
         self.drop_connect_rate = drop_connect_rate
 
     def forward(self, images: torch.Tensor) -> list[torch.Tensor]:
+        """(B, 3, S, S) normalised images -> [C2, C3, C4, C5] at strides 4/8/16/32 (channels ``self.channels``)."""
         x = self.stem(images)
         feats = []
         n = len(self.blocks)

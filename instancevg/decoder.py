@@ -45,6 +45,9 @@ class MSDeformAttn(nn.Module):
         nn.init.zeros_(self.output_proj.bias)
 
     def forward(self, query, reference_points, value, spatial_shapes):
+        """query (B, Q, d), reference_points (B, Q, 2) in [0, 1], value (B, S, d) flattened levels, spatial_shapes (L,
+        2) int64 -> (B, Q, d).
+        """
         b, q, _ = query.shape
         h, lv, p = self.n_heads, self.n_levels, self.n_points
         offsets = self.sampling_offsets(query).view(b, q, h, lv, p, 2)
@@ -72,6 +75,9 @@ class DecoderLayer(nn.Module):
         self.norms = nn.ModuleList(nn.LayerNorm(d) for _ in range(4))
 
     def forward(self, x, pos, reference_points, value, spatial_shapes, text, text_pad):
+        """x, pos (B, Q, d); reference_points (B, Q, 2); value (B, S, d); text (B, L, d); text_pad (B, L) bool, True =
+        padding -> (B, Q, d).
+        """
         q = x + pos
         x = self.norms[0](x + self.self_attn(q, q, x, need_weights=False)[0])
         x = self.norms[1](x + self.text_attn(x + pos, text, text, key_padding_mask=text_pad, need_weights=False)[0])
@@ -103,6 +109,7 @@ class DeformableDecoder(nn.Module):
         nn.init.normal_(self.level_embed, std=0.02)
 
     def forward(self, queries, reference_points, feats, text, text_mask):
+        """Shapes and errors: see the class docstring. Returns the hidden states of every layer, each (B, Nq, d)."""
         if len(feats) != self.level_embed.shape[0]:
             raise ValueError(f"the decoder attends {self.level_embed.shape[0]} levels, got {len(feats)} feature maps")
         b, d = queries.shape[0], queries.shape[2]

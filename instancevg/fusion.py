@@ -39,6 +39,7 @@ class LanguageGuidedModulation(nn.Module):
         self.scale = c**-0.5
 
     def forward(self, x: torch.Tensor, sentence: torch.Tensor) -> torch.Tensor:
+        """x (B, C, H, W), sentence (B, d) -> (B, C, H, W) modulated map."""
         gamma, beta = self.film(sentence).unsqueeze(-1).unsqueeze(-1).chunk(2, dim=1)
         x = x * (1 + gamma) + beta
         key = self.key(sentence).unsqueeze(-1).unsqueeze(-1) * self.scale
@@ -79,6 +80,7 @@ class BidirectionalFusion(nn.Module):
         self.layers = nn.ModuleList(_FusionLayer(d, n_heads, ffn_dim) for _ in range(num_layers))
 
     def forward(self, img, img_pos, text, text_mask):
+        """Shapes: see the class docstring. Returns (img (B, N, d), text (B, L, d))."""
         pad = text_mask == 0
         for layer in self.layers:
             img, text = layer(img, img_pos, text, pad)

@@ -20,6 +20,7 @@ class MLP(nn.Module):
         self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(dims[:-1], dims[1:]))
 
     def forward(self, x):
+        """(..., in_dim) -> (..., out_dim); GELU between layers."""
         for i, layer in enumerate(self.layers):
             x = layer(x)
             if i < len(self.layers) - 1:
@@ -46,9 +47,13 @@ class InstanceHeads(nn.Module):
             self.box_head.layers[-1].bias.copy_(torch.tensor([0.0, 0.0, -1.5, -1.5]))
 
     def classify(self, hidden: torch.Tensor) -> torch.Tensor:
+        """hidden (B, Nq, d) -> class logits (B, Nq, 2) ordered (foreground, no-object)."""
         return self.class_head(hidden)
 
     def boxes(self, hidden: torch.Tensor, reference_points: torch.Tensor) -> torch.Tensor:
+        """hidden (B, Nq, d), reference points (B, Nq, 2) in [0, 1] -> boxes (B, Nq, 4) cxcywh normalised; the centre
+        is sigmoid(logit(R) + delta), so point and box stay consistent.
+        """
         delta = self.box_head(hidden)
         centre = torch.sigmoid(inverse_sigmoid(reference_points) + delta[..., :2])
         size = torch.sigmoid(delta[..., 2:])

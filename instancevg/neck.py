@@ -27,6 +27,7 @@ class SeparableConvBlock(nn.Module):
         self.pw = conv_norm_act(d, d, 1)
 
     def forward(self, x):
+        """(B, C, H, W) -> (B, C, H, W), residual."""
         return x + self.pw(self.dw(x))
 
 
@@ -53,6 +54,7 @@ class LanguageFPN(nn.Module):
         self.smooth = nn.ModuleList(SeparableConvBlock(w) for w in widths[:-1])
 
     def forward(self, feats, text, text_mask, sentence):
+        """Shapes: see the class docstring."""
         lat = [mod(lat(f), sentence) for f, lat, mod in zip(feats, self.lateral, self.modulate)]
         c4, c5 = lat[2], lat[3]
         b, d, h4, w4 = c4.shape

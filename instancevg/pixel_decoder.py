@@ -46,6 +46,7 @@ class PixelDecoder(nn.Module):
         self.existence = nn.Sequential(nn.Linear(2 * mask_dim + d, d), nn.GELU(), nn.Linear(d, 2))
 
     def forward(self, feats: list[torch.Tensor], sentence: torch.Tensor):
+        """Shapes: see the class docstring."""
         x = feats[3]
         for step, lvl in zip(self.steps, (2, 1, 0)):
             x = step(x, feats[lvl])

@@ -71,6 +71,7 @@ class AdaptiveQuerySelection(nn.Module):
         self.scale = d**-0.5
 
     def forward(self, text, text_mask, sentence, f16):
+        """Shapes: see the class docstring."""
         b, d, h, w = f16.shape
         pos = sine_embed_grid(h, w, d, f16.device).to(f16.dtype)
         img = f16.flatten(2).transpose(1, 2)  # (B, N, d)

@@ -126,12 +126,14 @@ class MiniLMTextEncoder(nn.Module):
             self.bert.eval()
 
     def train(self, mode: bool = True):
+        """As ``nn.Module.train``, but a frozen MiniLM stays in eval mode (no dropout)."""
         super().train(mode)
         if self.frozen:
             self.bert.eval()
         return self
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """input_ids (B, L) int64, attention_mask (B, L) -> (B, L, 384) float last hidden state of MiniLM."""
         with torch.set_grad_enabled(torch.is_grad_enabled() and not self.frozen):
             out = self.bert(input_ids=input_ids, attention_mask=attention_mask.long())
         return out.last_hidden_state

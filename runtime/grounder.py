@@ -3,8 +3,9 @@
     g = Grounder.from_bundle("bundle/")                 # backend="auto" | "tensorrt" | "onnxruntime"
     results = g.ground(frame_bgr, ["the red mug", "all cups"])   # one GroundingResult per expression
 
-Image and text are separate graphs (DESIGN.md "Edge path"): a frame is encoded once per call
-and grounded against every expression in one batch; text features are cached by string.
+Text and grounder are separate graphs (DESIGN.md "Edge path"): text features are cached by
+string; a frame is preprocessed once per call and grounded against every expression in one
+batched grounder call (the backbone is inside that graph, so it runs once per expression).
 """
 from __future__ import annotations
 

@@ -112,3 +112,26 @@ def test_cli_reports_a_bad_checkpoint(tmp_path, capsys):
     assert export_onnx.main(["--out", str(tmp_path / "b"), "--checkpoint", str(tmp_path / "missing.safetensors")]) == 2
     assert "checkpoint not found" in capsys.readouterr().err
     assert not (tmp_path / "b").exists()
+
+
+def test_cli_check_without_data_fails_before_exporting(tmp_path, capsys):
+    """--check on a missing data directory: one clear error, exit 2, and no bundle written
+    (the shipped model is not exported for nothing)."""
+    code = export_onnx.main(["--out", str(tmp_path / "b"), "--check", "--data", str(tmp_path / "nodata")])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "nodata" in err and "make-data" in err and err.count("\n") == 1
+    assert not (tmp_path / "b").exists()
+
+
+def test_evaluate_bundle_cli_reports_missing_data_and_bundle(tmp_path, capsys):
+    from instancevg.data.make_data import make_data
+    from instancevg.export import evaluate_bundle
+
+    assert evaluate_bundle.main(["--bundle", str(tmp_path / "nobundle"), "--data", str(tmp_path / "nodata")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error:") and "dataset.json" in err and err.count("\n") == 1
+    make_data(tmp_path / "data", seed=1, n_train=0, n_val=0, n_test=1, progress=False)
+    assert evaluate_bundle.main(["--bundle", str(tmp_path / "nobundle"), "--data", str(tmp_path / "data")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error:") and "nobundle" in err and err.count("\n") == 1
