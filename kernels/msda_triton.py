@@ -203,6 +203,8 @@ class MSDeformAttnFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, value, spatial_shapes, level_start_index, sampling_locations, attention_weights):
+        """value (B, S, H, Dh), sampling_locations (B, Q, H, L, P, 2), attention_weights
+        (B, Q, H, L, P) -> (B, Q, H*Dh) in the value's dtype (fp32 accumulation)."""
         value = value.contiguous()
         loc = sampling_locations.contiguous()
         attn = attention_weights.contiguous()
@@ -221,6 +223,8 @@ class MSDeformAttnFunction(torch.autograd.Function):
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_out):
+        """grad_out (B, Q, H*Dh) -> grads of value, sampling_locations, attention_weights (each
+        accumulated in fp32, returned in its input's dtype); None for the integer tensors."""
         value, shapes, starts, loc, attn = ctx.saved_tensors
         b, s, n_heads, d_head = value.shape
         n_q, n_levels, n_points = loc.shape[1], loc.shape[3], loc.shape[4]
