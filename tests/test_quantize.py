@@ -47,6 +47,25 @@ def test_qdq_graph_keeps_attention_norm_softmax_float(int8_bundle, tiny_bundle):
         assert not any(i in dq_out for i in by_name[name].input), f"attention MatMul {name} was quantized"
 
 
+def _dq_readers_outside(model, op_types=("Conv", "MatMul", "Gemm")):
+    """Op types of nodes outside ``op_types`` that read a dequantized tensor (output Q/DQ)."""
+    fed, _ = _dq_fed(model)
+    return {n.op_type for n in model.graph.node if n.name in fed and n.op_type not in op_types}
+
+
+def test_int8_puts_qdq_on_inputs_only_as_tensorrt_recommends(int8_bundle, tiny_bundle, tmp_path):
+    # A Q/DQ on a convolution's output would round its whole pre-activation range to 8 bits before
+    # the ReLU6 / Clip that follows (the backbone lost most of its levels that way).
+    model = onnx.load(str(int8_bundle / "grounder.onnx"))
+    fed, _ = _dq_fed(model)
+    assert "Clip" not in _dq_readers_outside(model), "int8 form rounds convolution outputs before their ReLU6"
+    assert any(n.op_type == "Conv" and n.name in fed for n in model.graph.node)
+    assert json.loads((int8_bundle / "manifest.json").read_text())["quantization"]["qdq_placement"] == "inputs only"
+    out = quantize.quantize_bundle(tiny_bundle, tmp_path / "q", n_calib=4, allow_few=True, quantize_outputs=True)
+    assert "Clip" in _dq_readers_outside(onnx.load(str(out / "grounder.onnx")))
+    assert json.loads((out / "manifest.json").read_text())["quantization"]["qdq_placement"] == "inputs and outputs"
+
+
 def test_int8_manifest_and_text_encoder_unchanged(int8_bundle, tiny_bundle):
     m = json.loads((int8_bundle / "manifest.json").read_text())
     assert m["precision"] == "int8" and m["quantization"]["format"] == "QDQ"
