@@ -48,7 +48,8 @@ def test_qdq_graph_keeps_attention_norm_softmax_float(int8_bundle, tiny_bundle):
 
 
 def _dq_readers_outside(model, op_types=("Conv", "MatMul", "Gemm")):
-    """Op types of nodes outside ``op_types`` that read a dequantized tensor (output Q/DQ)."""
+    """Op types of nodes outside ``op_types`` that read a dequantized tensor: an output Q/DQ, or
+    the input Q/DQ of a quantized op that ONNX Runtime shares with that tensor's other readers."""
     fed, _ = _dq_fed(model)
     return {n.op_type for n in model.graph.node if n.name in fed and n.op_type not in op_types}
 
