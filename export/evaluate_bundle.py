@@ -45,7 +45,7 @@ def evaluate_bundle(bundle: str | Path, data_dir: str | Path, split: str = "test
         gt_boxes = np.asarray(record.boxes, np.float32).reshape(-1, 4)
         masks = record.masks()
         gt_union = masks.any(0) if len(masks) else np.zeros(rgb.shape[:2], dtype=bool)
-        grec.update(r.extra["all_boxes"], r.extra["all_scores"], gt_boxes)
+        grec.update(r.boxes, r.scores, gt_boxes)  # the final prediction, after duplicate suppression
         gres.update(r.union_mask, r.no_target, gt_union, gt_boxes.shape[0] == 0)
     return {"GREC": grec.compute(), "GRES": gres.compute(), "n_samples": len(items)}
 

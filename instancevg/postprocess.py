@@ -7,16 +7,19 @@ import torch
 
 from .box_ops import box_cxcywh_to_xyxy
 from .kernels import mask_head
+from .nms import suppress_duplicates
 from .result import GroundingResult
 
 
 @torch.no_grad()
 def postprocess(outputs: dict, index: int, text: str, image_size: tuple[int, int],
-                score_threshold: float = 0.7, mask_threshold: float = 0.5, kernels: str = "auto") -> GroundingResult:
+                score_threshold: float = 0.7, mask_threshold: float = 0.5, kernels: str = "auto",
+                nms_iou: float = 0.7) -> GroundingResult:
     """Post-process sample ``index`` of a batch of model outputs.
 
-    Keeps queries with score > ``score_threshold`` (sorted by score); no-target when none is
-    kept. Boxes: cxcywh normalised -> xyxy original pixels, clipped to the image. Masks:
+    Keeps queries with score > ``score_threshold`` (sorted by score), then drops duplicates:
+    a kept query whose box has IoU > ``nms_iou`` with a higher-scoring kept box
+    (:func:`instancevg.nms.suppress_duplicates`); no-target when none is kept. Boxes: cxcywh normalised -> xyxy original pixels, clipped to the image. Masks:
     instance and global logits bilinearly upsampled to (H, W), thresholded at
     ``mask_threshold`` after the sigmoid. union = global mask | kept instance masks, and all
     False for no-target (as ReLA's inference zeroes the mask when no-target is predicted).
@@ -29,13 +32,15 @@ def postprocess(outputs: dict, index: int, text: str, image_size: tuple[int, int
         text: the expression (copied into the result).
         image_size: (H, W) of the original image in pixels.
         kernels: mask-head backend, ``auto`` | ``triton`` | ``reference``.
+        nms_iou: duplicate-suppression IoU in (0, 1]; 1.0 keeps every query above the threshold.
 
     Raises:
-        ValueError: if ``mask_threshold`` is not in (0, 1).
+        ValueError: if ``mask_threshold`` is not in (0, 1) or ``nms_iou`` not in (0, 1].
 
     Returns:
         a GroundingResult; ``extra["all_scores"]`` holds every query's score (Nq,) and
-        ``extra["all_boxes"]`` every query's box (Nq, 4) xyxy pixels, for evaluation.
+        ``extra["all_boxes"]`` every query's box (Nq, 4) xyxy pixels, before duplicate
+        suppression (REC's top-1; GREC is scored on ``boxes``/``scores``).
     """
     if not 0.0 < mask_threshold < 1.0:
         raise ValueError(f"mask_threshold must be in (0, 1), got {mask_threshold}")
@@ -47,6 +52,8 @@ def postprocess(outputs: dict, index: int, text: str, image_size: tuple[int, int
     boxes[:, 1::2] = boxes[:, 1::2].clamp(0, h)
     order = torch.argsort(scores, descending=True)
     keep = order[scores[order] > score_threshold]
+    keep = torch.as_tensor(suppress_duplicates(boxes.cpu().numpy(), keep.cpu().numpy(), nms_iou),
+                           dtype=torch.long, device=scores.device)
     keep_mask = torch.zeros_like(scores, dtype=torch.bool)
     keep_mask[keep] = True
     inst, union = mask_head(outputs["mask_embed"][index:index + 1], outputs["pixel_embed"][index:index + 1],

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from instancevg.nms import check_nms_iou
 from instancevg.result import GroundingResult
 
 from .bundle import Bundle, BundleError
@@ -43,7 +44,7 @@ class Grounder:
     """A loaded bundle and backend. Thread-safe: share one instance between threads.
 
     Use :meth:`from_bundle` to construct. Attributes: ``manifest`` (dict), ``backend_name``,
-    ``image_size`` (S, pixels), ``score_threshold``, ``mask_threshold``.
+    ``image_size`` (S, pixels), ``score_threshold``, ``mask_threshold``, ``nms_iou``.
     """
 
     def __init__(self, bundle: Bundle, backend, tokenizer: ExpressionTokenizer, cache_size: int = 1024):
@@ -54,6 +55,8 @@ class Grounder:
         self.mean, self.std = m["input"]["mean"], m["input"]["std"]
         self.score_threshold = float(m["thresholds"]["score"])
         self.mask_threshold = float(m["thresholds"]["mask"])
+        # bundles exported before duplicate suppression existed carry no nms_iou: keep every query
+        self.nms_iou = check_nms_iou(m["thresholds"].get("nms_iou", 1.0), "manifest thresholds.nms_iou")
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._cache_size = int(cache_size)
         self._lock = threading.Lock()
@@ -161,7 +164,8 @@ class Grounder:
         out = self.backend.ground(np.ascontiguousarray(images), text.features, text.mask)
         hw = frame.shape[:2]
         return [postprocess_one(out["scores"][i], out["boxes"][i], out["instance_mask_logits"][i],
-                                out["global_mask_logits"][i], t, hw, self.score_threshold, self.mask_threshold)
+                                out["global_mask_logits"][i], t, hw, self.score_threshold, self.mask_threshold,
+                                self.nms_iou)
                 for i, t in enumerate(texts)]
 
 

@@ -1,8 +1,10 @@
 """Grounder outputs -> :class:`instancevg.result.GroundingResult` at the frame size, in NumPy/OpenCV
-(``extra["all_scores"]`` (Nq,) and ``extra["all_boxes"]`` (Nq, 4) xyxy pixels hold every query, for GREC).
+(``extra["all_scores"]`` (Nq,) and ``extra["all_boxes"]`` (Nq, 4) xyxy pixels hold every query
+before duplicate suppression, for REC's top-1).
 
 Same semantics as ``instancevg.postprocess.postprocess`` (DESIGN.md "Post-processing"): keep
-queries with score > threshold sorted by descending score, no-target when none is kept; boxes
+queries with score > threshold sorted by descending score, drop duplicates by greedy box NMS
+(``instancevg.nms``), no-target when none is kept; boxes
 cxcywh normalised -> xyxy frame pixels clipped to the frame; mask logits bilinearly upsampled
 (``cv2.resize`` INTER_LINEAR = half-pixel centres, as ``F.interpolate(align_corners=False)``)
 and thresholded in logit space; union = global | kept instances, all False for no-target.
@@ -14,12 +16,13 @@ import math
 import cv2
 import numpy as np
 
+from instancevg.nms import suppress_duplicates  # numpy only: no torch import
 from instancevg.result import GroundingResult  # numpy-only dataclass: no torch import
 
 
 def postprocess_one(scores: np.ndarray, boxes: np.ndarray, instance_logits: np.ndarray, global_logits: np.ndarray,
                     text: str, frame_hw: tuple[int, int], score_threshold: float,
-                    mask_threshold: float) -> GroundingResult:
+                    mask_threshold: float, nms_iou: float = 0.7) -> GroundingResult:
     """Post-process one expression's grounder outputs.
 
     Args:
@@ -31,9 +34,10 @@ def postprocess_one(scores: np.ndarray, boxes: np.ndarray, instance_logits: np.n
         frame_hw: (H, W) of the frame in pixels.
         score_threshold: keep a query when its score is above this.
         mask_threshold: sigmoid threshold of the masks, in (0, 1).
+        nms_iou: duplicate-suppression IoU in (0, 1]; 1.0 keeps every query above the threshold.
 
     Raises:
-        ValueError: if ``mask_threshold`` is not in (0, 1).
+        ValueError: if ``mask_threshold`` is not in (0, 1) or ``nms_iou`` not in (0, 1].
     """
     if not 0.0 < mask_threshold < 1.0:
         raise ValueError(f"mask_threshold must be in (0, 1), got {mask_threshold}")
@@ -44,7 +48,7 @@ def postprocess_one(scores: np.ndarray, boxes: np.ndarray, instance_logits: np.n
     xyxy[:, 0::2] = xyxy[:, 0::2].clip(0, w)
     xyxy[:, 1::2] = xyxy[:, 1::2].clip(0, h)
     order = np.argsort(-scores, kind="stable")
-    keep = order[scores[order] > score_threshold]
+    keep = suppress_duplicates(xyxy, order[scores[order] > score_threshold], nms_iou)
     logit_thr = math.log(mask_threshold / (1 - mask_threshold))
     k = keep.size
     if k:

@@ -183,6 +183,21 @@ def test_bundle_errors(tiny_bundle, tmp_path):
         Grounder.from_bundle(copy)
 
 
+def test_nms_iou_from_manifest(tiny_bundle, tmp_path):
+    assert Grounder.from_bundle(tiny_bundle).nms_iou == json.loads((tiny_bundle / "manifest.json").read_text())[
+        "thresholds"]["nms_iou"]
+    copy = tmp_path / "copy"
+    shutil.copytree(tiny_bundle, copy)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    del manifest["thresholds"]["nms_iou"]  # a bundle exported before duplicate suppression existed
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    assert Grounder.from_bundle(copy).nms_iou == 1.0
+    manifest["thresholds"]["nms_iou"] = 0.0
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ValueError, match="thresholds.nms_iou"):
+        Grounder.from_bundle(copy)
+
+
 def test_tensorrt_backend_without_engines(tiny_bundle):
     with pytest.raises(BundleError, match="no TensorRT engines"):
         Grounder.from_bundle(tiny_bundle, backend="tensorrt")
