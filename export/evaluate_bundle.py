@@ -3,7 +3,8 @@
     python export/evaluate_bundle.py --bundle BUNDLE [--data data/procedural] [--split test] [--limit N]
 
 Same protocol as ``instancevg/evaluate.py`` (``instancevg eval``): GREC Precision@(F1=1,
-IoU>=0.5) and N-acc from every query's box and score, GRES cIoU / gIoU / N-acc / T-acc from the
+IoU>=0.5) and N-acc from the final prediction (kept boxes and scores, after duplicate
+suppression), GRES cIoU / gIoU / N-acc / T-acc from the
 post-processed union mask and no-target decision; images are fed as BGR frames as a camera would.
 """
 from __future__ import annotations

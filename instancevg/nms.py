@@ -12,6 +12,8 @@ the score threshold, so no-target decisions never change.
 """
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 
 
@@ -21,7 +23,7 @@ def check_nms_iou(value: float, what: str = "nms_iou") -> float:
     Raises:
         ValueError: if ``value`` is not a number in (0, 1].
     """
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 < float(value) <= 1.0:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real) or not 0.0 < float(value) <= 1.0:
         raise ValueError(f"{what} must be a number in (0, 1] (1.0 turns duplicate suppression off), got {value!r}")
     return float(value)
 

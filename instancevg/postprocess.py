@@ -50,7 +50,7 @@ def postprocess(outputs: dict, index: int, text: str, image_size: tuple[int, int
     boxes = boxes * torch.tensor([w, h, w, h], dtype=torch.float32, device=boxes.device)
     boxes[:, 0::2] = boxes[:, 0::2].clamp(0, w)
     boxes[:, 1::2] = boxes[:, 1::2].clamp(0, h)
-    order = torch.argsort(scores, descending=True)
+    order = torch.argsort(scores, descending=True, stable=True)  # ties as the NumPy runtime's stable sort
     keep = order[scores[order] > score_threshold]
     keep = torch.as_tensor(suppress_duplicates(boxes.cpu().numpy(), keep.cpu().numpy(), nms_iou),
                            dtype=torch.long, device=scores.device)

@@ -13,7 +13,8 @@ class GroundingResult:
     Attributes:
         text: the referring expression as given.
         boxes: (K, 4) float32, xyxy in original-image pixels, K kept instances (score above the
-            threshold), sorted by descending score.
+            threshold, then duplicates dropped by box NMS, ``instancevg.nms``), sorted by
+            descending score.
         scores: (K,) float32 in [0, 1]: softmax(class)[fg] × softmax(existence)[present].
         masks: (K, H, W) bool, per-instance masks at the original image size.
         union_mask: (H, W) bool: union of the global mask (> 0.5) and the kept instance masks;

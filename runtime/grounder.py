@@ -56,7 +56,10 @@ class Grounder:
         self.score_threshold = float(m["thresholds"]["score"])
         self.mask_threshold = float(m["thresholds"]["mask"])
         # bundles exported before duplicate suppression existed carry no nms_iou: keep every query
-        self.nms_iou = check_nms_iou(m["thresholds"].get("nms_iou", 1.0), "manifest thresholds.nms_iou")
+        try:
+            self.nms_iou = check_nms_iou(m["thresholds"].get("nms_iou", 1.0), "manifest thresholds.nms_iou")
+        except ValueError as err:
+            raise BundleError(f"{bundle.path}: {err}") from None
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._cache_size = int(cache_size)
         self._lock = threading.Lock()
@@ -77,7 +80,7 @@ class Grounder:
 
         Raises:
             ValueError: unknown backend name. BundleError: missing directory, manifest or file,
-                or a checksum mismatch. ImportError: the requested backend is not installed.
+                a checksum mismatch, or a manifest ``thresholds.nms_iou`` outside (0, 1]. ImportError: the requested backend is not installed.
         """
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")

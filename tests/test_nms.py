@@ -55,6 +55,10 @@ def test_bad_threshold_raises(bad):
         suppress_duplicates(BOXES, np.array([0]), bad)
 
 
+def test_numpy_scalars_are_accepted():
+    assert check_nms_iou(np.float32(0.5)) == 0.5 and check_nms_iou(np.float64(1.0)) == 1.0
+
+
 def test_model_config_validates_nms_iou():
     assert ModelConfig().nms_iou == 0.7
     with pytest.raises(ValueError, match="ModelConfig.nms_iou"):
@@ -120,3 +124,32 @@ def test_suppression_never_turns_a_target_into_no_target():
     out["scores"] = torch.tensor([[0.8, 0.9, 0.1]])
     for res in _both(out, 0.05):
         assert not res.no_target and len(res) == 1
+
+
+def test_api_and_evaluate_pass_the_configured_nms_iou(tmp_path, monkeypatch):
+    """``InstanceVG.ground`` and ``evaluate`` must post-process with the model's own ``nms_iou``."""
+    import instancevg.api as api_module
+    import instancevg.evaluate as evaluate_module
+    from instancevg.checkpoint import save_model
+    from instancevg.config import get_preset
+    from instancevg.data.dataset import JsonGroundingDataset
+    from instancevg.data.make_data import make_data
+    from instancevg.model import InstanceVGModel
+
+    torch.manual_seed(0)
+    ckpt = tmp_path / "tiny.safetensors"
+    save_model(InstanceVGModel(get_preset("edge-tiny", nms_iou=0.42)), ckpt)
+    seen = []
+
+    def spy(*args, **kwargs):
+        seen.append(args[7] if len(args) > 7 else kwargs["nms_iou"])
+        return postprocess(*args, **kwargs)
+
+    monkeypatch.setattr(api_module, "postprocess", spy)
+    monkeypatch.setattr(evaluate_module, "postprocess", spy)
+    model = api_module.InstanceVG.from_pretrained(ckpt, device="cpu")
+    model.ground(np.zeros((40, 60, 3), np.uint8), "the red circle")
+    make_data(tmp_path / "data", seed=3, n_train=0, n_val=0, n_test=2, progress=False)
+    data = JsonGroundingDataset(model.config, tmp_path / "data" / "dataset.json", "test", full_masks=True)
+    evaluate_module.evaluate(model.model, data, progress=False)
+    assert seen == [0.42] * 3

@@ -194,8 +194,29 @@ def test_nms_iou_from_manifest(tiny_bundle, tmp_path):
     assert Grounder.from_bundle(copy).nms_iou == 1.0
     manifest["thresholds"]["nms_iou"] = 0.0
     (copy / "manifest.json").write_text(json.dumps(manifest))
-    with pytest.raises(ValueError, match="thresholds.nms_iou"):
+    with pytest.raises(BundleError, match="thresholds.nms_iou"):
         Grounder.from_bundle(copy)
+
+
+def test_ground_applies_the_manifest_nms_iou(tiny_bundle, tmp_path, frames, monkeypatch):
+    """The Grounder must hand its bundle's threshold to the post-processing (a spy records it)."""
+    import instancevg.runtime.grounder as grounder_module
+
+    copy = tmp_path / "copy"
+    shutil.copytree(tiny_bundle, copy)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    manifest["thresholds"]["nms_iou"] = 0.42
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    seen = []
+    real = grounder_module.postprocess_one
+
+    def spy(*args, **kwargs):
+        seen.append(args[8] if len(args) > 8 else kwargs["nms_iou"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(grounder_module, "postprocess_one", spy)
+    Grounder.from_bundle(copy).ground(frames[0], TEXTS[:2])
+    assert seen == [0.42, 0.42]
 
 
 def test_tensorrt_backend_without_engines(tiny_bundle):
