@@ -4,8 +4,8 @@
 
 Same protocol as ``instancevg/evaluate.py`` (``instancevg eval``): GREC Precision@(F1=1,
 IoU>=0.5) and N-acc from the final prediction (kept boxes and scores, after duplicate
-suppression), GRES cIoU / gIoU / N-acc / T-acc from the
-post-processed union mask and no-target decision; images are fed as BGR frames as a camera would.
+suppression), GRES cIoU / gIoU / N-acc / T-acc from the post-processed union mask and no-target
+decision; images are fed as BGR frames as a camera would.
 """
 from __future__ import annotations
 

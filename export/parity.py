@@ -63,8 +63,8 @@ def check_parity(model, bundle: str | Path, dataset, box_tol: float = BOX_TOL, m
     Returns:
         dict with ``n``, ``max_box_diff_kept`` and ``max_box_diff_all`` (normalised cxcywh),
         ``max_score_diff``, ``kept_instances`` (PyTorch side, queries above the threshold before
-        NMS, summed), ``kept_mismatches``
-        (samples whose set of queries above the threshold, or number kept after NMS, differs),
+        NMS, summed), ``kept_mismatches`` (samples whose set of queries above the threshold, or
+        number kept after NMS, differs),
         ``no_target_mismatches``, ``min_union_iou``, ``min_instance_iou``, ``mean_union_iou``,
         ``min_e2e_union_iou`` (against ``instancevg.postprocess``),
         ``failures`` (sample indices failing a criterion) and ``passed``.

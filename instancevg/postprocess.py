@@ -19,10 +19,11 @@ def postprocess(outputs: dict, index: int, text: str, image_size: tuple[int, int
 
     Keeps queries with score > ``score_threshold`` (sorted by score), then drops duplicates:
     a kept query whose box has IoU > ``nms_iou`` with a higher-scoring kept box
-    (:func:`instancevg.nms.suppress_duplicates`); no-target when none is kept. Boxes: cxcywh normalised -> xyxy original pixels, clipped to the image. Masks:
-    instance and global logits bilinearly upsampled to (H, W), thresholded at
-    ``mask_threshold`` after the sigmoid. union = global mask | kept instance masks, and all
-    False for no-target (as ReLA's inference zeroes the mask when no-target is predicted).
+    (:func:`instancevg.nms.suppress_duplicates`); no-target when none is kept. Boxes: cxcywh
+    normalised -> xyxy original pixels, clipped to the image. Masks: instance and global logits
+    bilinearly upsampled to (H, W), thresholded at ``mask_threshold`` after the sigmoid.
+    union = global mask | kept instance masks, and all False for no-target (as ReLA's inference
+    zeroes the mask when no-target is predicted).
     The masks come from :func:`instancevg.kernels.mask_head` (the fused Triton kernel on CUDA,
     the unfused PyTorch path elsewhere; ``kernels`` forces either).
 

@@ -80,7 +80,8 @@ class Grounder:
 
         Raises:
             ValueError: unknown backend name. BundleError: missing directory, manifest or file,
-                a checksum mismatch, or a manifest ``thresholds.nms_iou`` outside (0, 1]. ImportError: the requested backend is not installed.
+                a checksum mismatch, or a manifest ``thresholds.nms_iou`` outside (0, 1].
+                ImportError: the requested backend is not installed.
         """
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
