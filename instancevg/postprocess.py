@@ -52,9 +52,9 @@ def postprocess(outputs: dict, index: int, text: str, image_size: tuple[int, int
     boxes[:, 0::2] = boxes[:, 0::2].clamp(0, w)
     boxes[:, 1::2] = boxes[:, 1::2].clamp(0, h)
     order = torch.argsort(scores, descending=True, stable=True)  # ties as the NumPy runtime's stable sort
-    keep = order[scores[order] > score_threshold]
-    keep = torch.as_tensor(suppress_duplicates(boxes.cpu().numpy(), keep.cpu().numpy(), nms_iou),
-                           dtype=torch.long, device=scores.device)
+    boxes_np, scores_np = boxes.cpu().numpy(), scores.cpu().numpy()  # (Nq, 4), (Nq,): one copy each
+    keep_np = suppress_duplicates(boxes_np, order[scores[order] > score_threshold].cpu().numpy(), nms_iou)
+    keep = torch.as_tensor(keep_np, dtype=torch.long, device=scores.device)
     keep_mask = torch.zeros_like(scores, dtype=torch.bool)
     keep_mask[keep] = True
     inst, union = mask_head(outputs["mask_embed"][index:index + 1], outputs["pixel_embed"][index:index + 1],
@@ -64,11 +64,11 @@ def postprocess(outputs: dict, index: int, text: str, image_size: tuple[int, int
     union = union[0].bool().cpu().numpy()
     return GroundingResult(
         text=text,
-        boxes=boxes[keep].cpu().numpy().astype(np.float32),
-        scores=scores[keep].cpu().numpy().astype(np.float32),
+        boxes=boxes_np[keep_np].astype(np.float32),
+        scores=scores_np[keep_np].astype(np.float32),
         masks=masks,
         union_mask=union,
-        no_target=keep.numel() == 0,
+        no_target=keep_np.size == 0,
         image_size=(h, w),
-        extra={"all_scores": scores.cpu().numpy(), "all_boxes": boxes.cpu().numpy()},
+        extra={"all_scores": scores_np, "all_boxes": boxes_np},
     )
