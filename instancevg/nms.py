@@ -16,6 +16,8 @@ import numbers
 
 import numpy as np
 
+from .metrics.grec import box_iou_xyxy  # NumPy only, as the GREC metric measures box overlap
+
 
 def check_nms_iou(value: float, what: str = "nms_iou") -> float:
     """Validate an NMS IoU threshold: a number in (0, 1]; 1.0 turns suppression off.
@@ -26,27 +28,6 @@ def check_nms_iou(value: float, what: str = "nms_iou") -> float:
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real) or not 0.0 < float(value) <= 1.0:
         raise ValueError(f"{what} must be a number in (0, 1] (1.0 turns duplicate suppression off), got {value!r}")
     return float(value)
-
-
-def box_iou_xyxy(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Pairwise IoU of boxes.
-
-    Args:
-        a: (N, 4) xyxy, any unit (pixels here).
-        b: (M, 4) xyxy, same unit.
-
-    Returns:
-        (N, M) float64 IoU; 0 where both boxes are empty.
-    """
-    a = np.asarray(a, dtype=np.float64).reshape(-1, 4)
-    b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
-    lt = np.maximum(a[:, None, :2], b[None, :, :2])
-    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.clip(rb - lt, 0, None).prod(-1)
-    area_a = np.clip(a[:, 2:] - a[:, :2], 0, None).prod(-1)
-    area_b = np.clip(b[:, 2:] - b[:, :2], 0, None).prod(-1)
-    union = area_a[:, None] + area_b[None, :] - inter
-    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
 
 
 def suppress_duplicates(boxes_xyxy: np.ndarray, keep: np.ndarray, iou_threshold: float) -> np.ndarray:
@@ -66,7 +47,8 @@ def suppress_duplicates(boxes_xyxy: np.ndarray, keep: np.ndarray, iou_threshold:
         (K',) int64 indices, a subsequence of ``keep`` (same order).
 
     Raises:
-        ValueError: if ``iou_threshold`` is not in (0, 1].
+        ValueError: if ``iou_threshold`` is not in (0, 1], or a kept box has NaN/inf coordinates
+            or x2 < x1 / y2 < y1 (from :func:`instancevg.metrics.grec.box_iou_xyxy`).
     """
     iou_threshold = check_nms_iou(iou_threshold, "iou_threshold")
     keep = np.asarray(keep, dtype=np.int64).reshape(-1)

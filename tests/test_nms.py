@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from instancevg.config import ModelConfig
-from instancevg.nms import box_iou_xyxy, check_nms_iou, suppress_duplicates
+from instancevg.metrics.grec import box_iou_xyxy
+from instancevg.nms import check_nms_iou, suppress_duplicates
 from instancevg.postprocess import postprocess
 from instancevg.runtime.postprocess import postprocess_one
 
