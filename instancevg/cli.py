@@ -100,12 +100,23 @@ def _cmd_ground(args) -> int:
 def _cmd_pack(args) -> int:
     import torch
 
-    from .checkpoint import load_model, save_model
+    from .checkpoint import load_model, load_weights, save_model
 
-    model = load_model(args.checkpoint)
+    if len(args.checkpoint) == 1:
+        model = load_model(args.checkpoint[0])
+    else:
+        from .model import InstanceVGModel
+        from .weight_averaging import average_checkpoints
+
+        config, state = average_checkpoints(args.checkpoint)
+        model = InstanceVGModel(config, load_pretrained=False)
+        load_weights(model, state, source=f"average of {len(args.checkpoint)} checkpoints")
+        model = model.float().eval()
+    sources = [str(c) for c in args.checkpoint]
     save_model(model, args.out, dtype=torch.float16 if args.fp16 else None,
-               extra={"source": str(args.checkpoint)})
-    print(f"wrote {args.out} ({Path(args.out).stat().st_size / 2**20:.1f} MiB)")
+               extra={"source": sources[0] if len(sources) == 1 else sources})
+    what = "" if len(sources) == 1 else f", average of {len(sources)} checkpoints"
+    print(f"wrote {args.out} ({Path(args.out).stat().st_size / 2**20:.1f} MiB{what})")
     return 0
 
 
@@ -163,8 +174,10 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--out", help="metrics JSON path (default DATA/metrics_SPLIT.json)")
     e.set_defaults(func=_cmd_eval)
 
-    k = sub.add_parser("pack", help="turn a training checkpoint into a release weights file")
-    k.add_argument("--checkpoint", required=True, help="training checkpoint dir or model .safetensors")
+    k = sub.add_parser("pack", help="turn a training checkpoint (or the average of several) into a release weights file")
+    k.add_argument("--checkpoint", required=True, action="append",
+                   help="training checkpoint dir or model .safetensors; repeat to average the weights of several "
+                        "checkpoints of one run (instancevg.weight_averaging)")
     k.add_argument("--out", required=True, help="output .safetensors")
     k.add_argument("--fp16", action="store_true", help="store floating weights as fp16")
     k.set_defaults(func=_cmd_pack)
