@@ -111,7 +111,8 @@ def check_parity(model, bundle: str | Path, dataset, box_tol: float = BOX_TOL, m
         stats["n"] += 1
         stats["max_box_diff_kept"] = max(stats["max_box_diff_kept"], diff_kept)
         stats["max_box_diff_all"] = max(stats["max_box_diff_all"], float(box_diff.max()))
-        stats["max_score_diff"] = max(stats["max_score_diff"], float(np.abs(scores[0] - ref["scores"][0].numpy()).max()))
+        score_diff = float(np.abs(scores[0] - ref["scores"][0].numpy()).max())
+        stats["max_score_diff"] = max(stats["max_score_diff"], score_diff)
         stats["kept_instances"] += len(keep_ref)
         stats["kept_mismatches"] += not same_kept
         stats["no_target_mismatches"] += r_ref.no_target != r_onx.no_target

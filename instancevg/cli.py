@@ -174,7 +174,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--out", help="metrics JSON path (default DATA/metrics_SPLIT.json)")
     e.set_defaults(func=_cmd_eval)
 
-    k = sub.add_parser("pack", help="turn a training checkpoint (or the average of several) into a release weights file")
+    k = sub.add_parser("pack", help="turn a training checkpoint (or the average of several) into a release "
+                                    "weights file")
     k.add_argument("--checkpoint", required=True, action="append",
                    help="training checkpoint dir or model .safetensors; repeat to average the weights of several "
                         "checkpoints of one run (instancevg.weight_averaging)")
