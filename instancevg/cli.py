@@ -37,6 +37,7 @@ def _cmd_train(args) -> int:
     cfg = TrainConfig(
         data=args.data, out=args.out, preset=args.preset, steps=args.steps or 20000, batch_size=args.batch_size,
         lr=args.lr, val_every=args.val_every, val_samples=args.val_samples, ckpt_every=args.ckpt_every,
+        keep_every=args.keep_every,
         num_workers=args.num_workers, seed=args.seed, device=args.device, warmup_steps=args.warmup_steps,
         init_from=args.init_from,
     )
@@ -100,18 +101,15 @@ def _cmd_ground(args) -> int:
 def _cmd_pack(args) -> int:
     import torch
 
-    from .checkpoint import load_model, load_weights, save_model
+    from .checkpoint import build_model, load_model, save_model
 
     if len(args.checkpoint) == 1:
         model = load_model(args.checkpoint[0])
     else:
-        from .model import InstanceVGModel
         from .weight_averaging import average_checkpoints
 
         config, state = average_checkpoints(args.checkpoint)
-        model = InstanceVGModel(config, load_pretrained=False)
-        load_weights(model, state, source=f"average of {len(args.checkpoint)} checkpoints")
-        model = model.float().eval()
+        model = build_model(config, state, source=f"average of {len(args.checkpoint)} checkpoints")
     sources = [str(c) for c in args.checkpoint]
     save_model(model, args.out, dtype=torch.float16 if args.fp16 else None,
                extra={"source": sources[0] if len(sources) == 1 else sources})
@@ -154,6 +152,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--val-every", type=int, default=500)
     t.add_argument("--val-samples", type=int, default=200)
     t.add_argument("--ckpt-every", type=int, default=250)
+    t.add_argument("--keep-every", type=int, default=0,
+                   help="also keep the checkpoints at multiples of this step (for `pack` averaging); 0: last 2 only")
     t.add_argument("--num-workers", type=int, default=2)
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--device", default="auto")

@@ -47,12 +47,17 @@ class TrainConfig:
     val_every: int = 500
     val_samples: int = 200
     ckpt_every: int = 250
+    keep_every: int = 0  # also keep every checkpoint whose step is a multiple of this (0: only the last 2)
     log_every: int = 20
     num_workers: int = 2
     seed: int = 0
     amp: bool = True
     device: str = "auto"
     init_from: str | None = None
+
+    def __post_init__(self):
+        if self.keep_every < 0:
+            raise ValueError(f"keep_every must be >= 0 (0 keeps only the last 2 checkpoints), got {self.keep_every}")
 
 
 def _lr_lambda(cfg: TrainConfig):
@@ -270,7 +275,8 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, stop_at
                 tqdm.write(f"step {done}: " + ", ".join(f"{k} {v:.3f}" for k, v in last_val.items()))
                 write_curve(history, run / "curve.png")
             if done % cfg.ckpt_every == 0 or done in (cfg.steps, end):
-                save_training_checkpoint(run, done, model, optimizer, scheduler, {"history": history})
+                save_training_checkpoint(run, done, model, optimizer, scheduler, {"history": history},
+                                         keep_every=cfg.keep_every)
                 atomic_write_json(run / "history.json", history)
         if timed_out:
             if rank == 0:

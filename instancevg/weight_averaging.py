@@ -1,15 +1,16 @@
 """Uniform averaging of the weights of several checkpoints of one run (checkpoint averaging).
 
-Averaging the weights of checkpoints taken along the low-learning-rate tail of a run lands nearer
-the centre of the flat region SGD wanders in, and usually generalises a little better than any one
-of them: Izmailov et al., "Averaging Weights Leads to Wider Optima and Better Generalization"
-(UAI 2018, SWA, Sec. 3), and checkpoint averaging in Vaswani et al., "Attention Is All You Need"
-(2017, Sec. 6.1). ``instancevg pack --checkpoint A --checkpoint B ...`` uses it.
+The method is the checkpoint averaging of Vaswani et al., "Attention Is All You Need" (2017,
+Sec. 6.1: the last 5 or 20 checkpoints, written at fixed intervals). Why it tends to help is argued
+by Izmailov et al., "Averaging Weights Leads to Wider Optima and Better Generalization" (UAI 2018,
+Sec. 3, SWA): an average of weights along the end of a run lies nearer the centre of the flat region
+SGD wanders in than any one of them. ``instancevg pack --checkpoint A --checkpoint B ...`` uses it;
+``instancevg train --keep-every N`` keeps the checkpoints to average.
 
-BatchNorm running statistics are averaged like the weights (no recomputation pass, unlike SWA's
-``update_bn``): the backbone trains at a tenth of the learning rate, so its statistics barely move
-between the checkpoints being averaged. Integer buffers (``num_batches_tracked``) are taken from the
-last checkpoint.
+BatchNorm running statistics (the backbone's) are averaged like the weights. SWA instead
+recomputes them for the averaged weights (``update_bn``), because averaged weights need not produce
+the averaged statistics; here that is an approximation whose effect is measured on the validation
+split, not assumed. Integer buffers (``num_batches_tracked``) are taken from the last checkpoint.
 """
 from __future__ import annotations
 
@@ -25,16 +26,16 @@ def average_states(states: list[dict[str, torch.Tensor]]) -> dict[str, torch.Ten
     """Element-wise mean of state dicts.
 
     Args:
-        states: one or more state dicts with the same keys, shapes and dtypes. Floating tensors are
-            averaged in float64 and cast back to their dtype; other tensors (integer buffers) are
-            taken from the last state.
+        states: one or more state dicts with the same keys and shapes. Floating tensors (any
+            floating dtype, fp16 and fp32 may be mixed) are averaged in float64; other tensors
+            (integer buffers) are taken from the last state and must have the same dtype in all.
 
     Returns:
-        a new state dict (the inputs are not modified).
+        a new state dict: floating tensors as float32, others as given (the inputs are not modified).
 
     Raises:
-        ValueError: no state, or states whose keys, shapes or dtypes differ (the message names the
-            first offending key).
+        ValueError: no state, or states whose keys, shapes or dtype kinds differ (the message names
+            the first offending key and the state's position in the list).
     """
     if not states:
         raise ValueError("average_states needs at least one state dict")
@@ -47,41 +48,58 @@ def average_states(states: list[dict[str, torch.Tensor]]) -> dict[str, torch.Ten
     for k in sorted(keys):
         ref = states[0][k]
         for i, st in enumerate(states[1:], start=1):
-            if st[k].shape != ref.shape or st[k].dtype != ref.dtype:
-                raise ValueError(f"{k!r}: state {i} has shape {tuple(st[k].shape)} {st[k].dtype}, "
+            t = st[k]
+            same_kind = t.dtype == ref.dtype or (t.is_floating_point() and ref.is_floating_point())
+            if t.shape != ref.shape or not same_kind:
+                raise ValueError(f"{k!r}: state {i} has shape {tuple(t.shape)} {t.dtype}, "
                                  f"state 0 has {tuple(ref.shape)} {ref.dtype}")
         if ref.is_floating_point():
             acc = torch.zeros(ref.shape, dtype=torch.float64)
             for st in states:
                 acc += st[k].to(torch.float64)
-            out[k] = (acc / len(states)).to(ref.dtype)
+            out[k] = (acc / len(states)).to(torch.float32)
         else:
             out[k] = states[-1][k].clone()
     return out
 
 
 def average_checkpoints(paths: list[str | Path]) -> tuple[ModelConfig, dict[str, torch.Tensor]]:
-    """Read model checkpoints of one architecture and average their weights.
+    """Read model checkpoints of one run and average their weights (:func:`average_states`).
 
     Args:
         paths: model ``.safetensors`` files or training checkpoint directories
             (``RUN/checkpoints/step-N``), in training order (integer buffers come from the last).
 
     Returns:
-        (config, averaged state dict); the config is that of every input.
+        (config, averaged state dict, floating tensors float32); the config is the last one's.
 
     Raises:
-        CheckpointError: an unreadable checkpoint, or checkpoints whose model configs differ.
-        ValueError: no path, or weights that differ in keys, shapes or dtypes.
+        CheckpointError: an unreadable checkpoint, or checkpoints whose model configs differ (the
+            message names the fields).
+        ValueError: no path, the same checkpoint given twice, or weights that differ in keys,
+            shapes or dtype kinds (the message names both files).
     """
     if not paths:
         raise ValueError("average_checkpoints needs at least one checkpoint")
+    files = [Path(p) / "model.safetensors" if Path(p).is_dir() else Path(p) for p in paths]
+    resolved = [f.resolve() for f in files]
+    for i, f in enumerate(resolved):
+        if f in resolved[:i]:
+            raise ValueError(f"{paths[i]} is given twice; each checkpoint may be averaged once")
     configs, states = [], []
     for p in paths:
         config, state, _ = read_model_file(p)
-        if configs and config.to_dict() != configs[0].to_dict():
-            raise CheckpointError(f"{p} has a different model config from {paths[0]}; only checkpoints of "
-                                  "one architecture can be averaged")
+        if configs:
+            a, b = configs[0].to_dict(), config.to_dict()
+            fields = sorted(f for f in a.keys() | b.keys() if a.get(f) != b.get(f))
+            if fields:
+                raise CheckpointError(f"{p} and {paths[0]} have different model configs ({', '.join(fields)}); "
+                                      "only checkpoints of one run can be averaged")
         configs.append(config)
         states.append(state)
-    return configs[0], average_states(states)
+    try:
+        averaged = average_states(states)
+    except ValueError as exc:
+        names = ", ".join(f"state {i} = {p}" for i, p in enumerate(paths))
+        raise ValueError(f"cannot average {names}: {exc}") from None
+    return configs[-1], averaged

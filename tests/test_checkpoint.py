@@ -306,6 +306,18 @@ def test_training_checkpoint_roundtrip_and_pruning(tiny_model, tmp_path):
         assert torch.equal(a, b), name
 
 
+def test_training_checkpoint_keep_every(tiny_model, tmp_path):
+    model = copy.deepcopy(tiny_model)
+    opt, sched = _optimizer_with_state(model)
+    run = tmp_path / "run"
+    for step in range(1, 8):
+        save_training_checkpoint(run, step, model, opt, sched, {}, keep=2, keep_every=3)
+    # the last two, plus the multiples of 3 that pruning would otherwise remove
+    assert sorted(os.listdir(run / "checkpoints")) == ["step-0000003", "step-0000006", "step-0000007"]
+    with pytest.raises(ValueError, match="keep_every"):
+        save_training_checkpoint(run, 8, model, opt, sched, {}, keep_every=-1)
+
+
 def test_latest_checkpoint_missing(tmp_path):
     with pytest.raises(CheckpointError):
         latest_checkpoint(tmp_path)

@@ -53,6 +53,15 @@ def test_resume_continues_exactly(tiny_data, tmp_path):
     assert names == ["step-0000002", "step-0000004"]
 
 
+def test_keep_every_keeps_checkpoints_for_averaging(tiny_data, tmp_path):
+    run = tmp_path / "keep"
+    train(_cfg(tiny_data, run, steps=6, val_every=100, ckpt_every=1, keep_every=3), progress=False)
+    names = sorted(p.name for p in (run / "checkpoints").iterdir())
+    assert names == ["step-0000003", "step-0000005", "step-0000006"]
+    with pytest.raises(ValueError, match="keep_every"):
+        _cfg(tiny_data, run, keep_every=-1)
+
+
 def test_time_limit_stops_with_a_checkpoint_and_resumes(tiny_data, tmp_path):
     run = tmp_path / "timed"
     train(_cfg(tiny_data, run), progress=False, time_limit_s=1e-9)  # spent after the first step
