@@ -6,6 +6,7 @@ missing dataset) prints one line ``instancevg: error: ...`` and exits with statu
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -30,6 +31,8 @@ def _cmd_train(args) -> int:
         cfg.out = args.resume
         if args.steps:
             cfg.steps = args.steps
+        if args.keep_every:
+            cfg = dataclasses.replace(cfg, keep_every=args.keep_every)  # validated again
         train(cfg, resume=True, stop_at=args.stop_at, time_limit_s=_minutes(args.time_limit_min))
         return 0
     if not args.data or not args.out:
@@ -153,7 +156,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--val-samples", type=int, default=200)
     t.add_argument("--ckpt-every", type=int, default=250)
     t.add_argument("--keep-every", type=int, default=0,
-                   help="also keep the checkpoints at multiples of this step (for `pack` averaging); 0: last 2 only")
+                   help="also keep the checkpoints at multiples of this step (for `pack` averaging; also with "
+                        "--resume); 0: last 2 only")
     t.add_argument("--num-workers", type=int, default=2)
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--device", default="auto")

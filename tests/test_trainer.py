@@ -91,3 +91,12 @@ def test_ddp_two_processes_agree(tiny_data, tmp_path):
     first, second = check["fingerprints"]
     assert len(first) > 10 and first == second
     assert (run / "checkpoints" / "step-0000003" / "model.safetensors").is_file()
+
+
+def test_cli_resume_rejects_negative_keep_every(tiny_data, tmp_path, capsys):
+    from instancevg.cli import main
+
+    run = tmp_path / "run"
+    train(_cfg(tiny_data, run, steps=1, val_every=100), progress=False)
+    assert main(["train", "--resume", str(run), "--keep-every", "-2"]) == 2
+    assert "keep_every must be >= 0" in capsys.readouterr().err
