@@ -53,15 +53,20 @@ def save_model(model: torch.nn.Module, path: str | Path, dtype: torch.dtype | No
         save_file(model_state(model, dtype), str(tmp), metadata=meta)
 
 
+def model_file(path: str | Path) -> Path:
+    """The weights file a checkpoint path names: ``path/model.safetensors`` for a training
+    checkpoint directory, else ``path`` itself (not checked for existence)."""
+    path = Path(path)
+    return path / "model.safetensors" if path.is_dir() else path
+
+
 def read_model_file(path: str | Path) -> tuple[ModelConfig, dict[str, torch.Tensor], dict]:
     """Read a model .safetensors file -> (config, state dict, metadata).
 
     Raises:
         CheckpointError: missing file, not a safetensors file, or no InstanceVG config inside.
     """
-    path = Path(path)
-    if path.is_dir():
-        path = path / "model.safetensors"
+    path = model_file(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
     try:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from .checkpoint import CheckpointError, read_model_file
+from .checkpoint import CheckpointError, model_file, read_model_file
 from .config import ModelConfig
 
 
@@ -81,8 +81,7 @@ def average_checkpoints(paths: list[str | Path]) -> tuple[ModelConfig, dict[str,
     """
     if not paths:
         raise ValueError("average_checkpoints needs at least one checkpoint")
-    files = [Path(p) / "model.safetensors" if Path(p).is_dir() else Path(p) for p in paths]
-    resolved = [f.resolve() for f in files]
+    resolved = [model_file(p).resolve() for p in paths]
     for i, f in enumerate(resolved):
         if f in resolved[:i]:
             raise ValueError(f"{paths[i]} is given twice; each checkpoint may be averaged once")
