@@ -106,17 +106,16 @@ def _cmd_pack(args) -> int:
 
     from .checkpoint import build_model, load_model, save_model
 
-    if len(args.checkpoint) == 1:
-        model = load_model(args.checkpoint[0])
+    paths = [str(c) for c in args.checkpoint]
+    if len(paths) == 1:
+        model, source, what = load_model(paths[0]), paths[0], ""
     else:
         from .weight_averaging import average_checkpoints
 
-        config, state = average_checkpoints(args.checkpoint)
-        model = build_model(config, state, source=f"average of {len(args.checkpoint)} checkpoints")
-    sources = [str(c) for c in args.checkpoint]
-    save_model(model, args.out, dtype=torch.float16 if args.fp16 else None,
-               extra={"source": sources[0] if len(sources) == 1 else sources})
-    what = "" if len(sources) == 1 else f", average of {len(sources)} checkpoints"
+        what = f", average of {len(paths)} checkpoints"
+        config, state = average_checkpoints(paths)
+        model, source = build_model(config, state, source=what[2:]), paths
+    save_model(model, args.out, dtype=torch.float16 if args.fp16 else None, extra={"source": source})
     print(f"wrote {args.out} ({Path(args.out).stat().st_size / 2**20:.1f} MiB{what})")
     return 0
 

@@ -71,7 +71,7 @@ def average_checkpoints(paths: list[str | Path]) -> tuple[ModelConfig, dict[str,
             (``RUN/checkpoints/step-N``), in training order (integer buffers come from the last).
 
     Returns:
-        (config, averaged state dict, floating tensors float32); the config is the last one's.
+        (config, averaged state dict, floating tensors float32); the configs are all equal.
 
     Raises:
         CheckpointError: an unreadable checkpoint, or checkpoints whose model configs differ (the
@@ -85,20 +85,19 @@ def average_checkpoints(paths: list[str | Path]) -> tuple[ModelConfig, dict[str,
     for i, f in enumerate(resolved):
         if f in resolved[:i]:
             raise ValueError(f"{paths[i]} is given twice; each checkpoint may be averaged once")
-    configs, states = [], []
+    first, states = None, []
     for p in paths:
         config, state, _ = read_model_file(p)
-        if configs:
-            a, b = configs[0].to_dict(), config.to_dict()
-            fields = sorted(f for f in a.keys() | b.keys() if a.get(f) != b.get(f))
-            if fields:
-                raise CheckpointError(f"{p} and {paths[0]} have different model configs ({', '.join(fields)}); "
-                                      "only checkpoints of one run can be averaged")
-        configs.append(config)
+        this = config.to_dict()
+        first = this if first is None else first
+        fields = sorted(f for f in first.keys() | this.keys() if first.get(f) != this.get(f))
+        if fields:
+            raise CheckpointError(f"{p} and {paths[0]} have different model configs ({', '.join(fields)}); "
+                                  "only checkpoints of one run can be averaged")
         states.append(state)
     try:
         averaged = average_states(states)
     except ValueError as exc:
         names = ", ".join(f"state {i} = {p}" for i, p in enumerate(paths))
         raise ValueError(f"cannot average {names}: {exc}") from None
-    return configs[-1], averaged
+    return config, averaged  # every config equals the first
