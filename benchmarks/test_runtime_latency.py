@@ -1,5 +1,6 @@
 """Latency of the exported model (pytest-benchmark): torch-free runtime on ONNX Runtime CPU,
-text encoding, FP32 vs INT8, PyTorch eager vs ONNX Runtime, and the GPU paths where present.
+text encoding, FP32 vs INT8, PyTorch eager vs ONNX Runtime, several expressions on one frame
+(shared vs repeated image), and the GPU paths where present.
 
 Bundles: ``INSTANCEVG_BUNDLE`` (FP32) and ``INSTANCEVG_BUNDLE_INT8`` name existing ones;
 otherwise the shipped model is exported (~1 min) and quantized (~1 min, uint8 activations and
@@ -103,6 +104,23 @@ def test_grounder_forward_ort_fp32(benchmark, fp32_bundle, frame):
     g = _grounder(fp32_bundle)
     image, t = g.encode_image(frame), g.encode_text(TEXT)
     benchmark(g.backend.ground, image, t.features, t.mask)
+
+
+FOUR_TEXTS = ["the white cup", "the saucer", "the spoon left of the cup", "all cups"]
+
+
+@pytest.mark.benchmark(group="four-expressions-cpu")
+@pytest.mark.parametrize("images", ["shared", "per-expression"])
+def test_grounder_forward_four_expressions(benchmark, fp32_bundle, frame, images):
+    """grounder.onnx on one frame and 4 cached expressions. ``shared``: one image, one backbone
+    pass (what ``Grounder.ground`` sends); ``per-expression``: the image repeated 4 times, the
+    cost of running the backbone once per expression."""
+    g = _grounder(fp32_bundle)
+    image, t = g.encode_image(frame), g.encode_text(FOUR_TEXTS)
+    if images == "per-expression":
+        image = np.ascontiguousarray(np.repeat(image, len(FOUR_TEXTS), axis=0))
+    out = benchmark(g.backend.ground, image, t.features, t.mask)
+    assert out["scores"].shape[0] == len(FOUR_TEXTS)
 
 
 @pytest.mark.benchmark(group="grounder-forward-cpu")

@@ -55,7 +55,8 @@ def profile_shapes(manifest: dict, max_batch: int = 8, opt_batch: int = 1, opt_t
 
     Batch ranges over [1, max_batch] (opt ``opt_batch``), text length over [2, max_text_len]
     ([CLS] + [SEP] at least; opt ``opt_text_len`` clipped to that range); other axes are static
-    (image 3 x S x S, 384 text channels).
+    (image 3 x S x S, 384 text channels). The grounder's image batch also ranges over
+    [1, max_batch] but is optimised for 1: the runtime sends one frame for all its expressions.
 
     Returns:
         ``{graph: {input: (min_shape, opt_shape, max_shape)}}`` with shapes as tuples of ints.
@@ -76,7 +77,7 @@ def profile_shapes(manifest: dict, max_batch: int = 8, opt_batch: int = 1, opt_t
     ids = tri(lambda b, n: (b, n))
     return {
         "text_encoder": {"input_ids": ids, "attention_mask": ids},
-        "grounder": {"image": tri(lambda b, n: (b, 3, s, s)), "text_features": tri(lambda b, n: (b, n, c)),
+        "grounder": {"image": ((1, 3, s, s), (1, 3, s, s), (max_batch, 3, s, s)), "text_features": tri(lambda b, n: (b, n, c)),
                      "text_mask": ids},
     }
 

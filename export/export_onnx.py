@@ -40,7 +40,7 @@ TRACE_TEXTS = ("the red circle to the left of the blue square", "all stars")
 DYNAMIC_AXES = {
     "text_encoder": {"input_ids": {0: "batch", 1: "text_len"}, "attention_mask": {0: "batch", 1: "text_len"},
                      "text_features": {0: "batch", 1: "text_len"}},
-    "grounder": {"image": {0: "batch"}, "text_features": {0: "batch", 1: "text_len"},
+    "grounder": {"image": {0: "image_batch"}, "text_features": {0: "batch", 1: "text_len"},
                  "text_mask": {0: "batch", 1: "text_len"}, "scores": {0: "batch"}, "boxes": {0: "batch"},
                  "instance_mask_logits": {0: "batch"}, "global_mask_logits": {0: "batch"},
                  "existence_logits": {0: "batch"}},
@@ -73,7 +73,8 @@ def _export_graph(module: torch.nn.Module, args: tuple, names_in, names_out, axe
     """torch.onnx dynamo export of one graph with symbolic batch / text length, checked and slimmed."""
     from torch.export import Dim
 
-    dims = {"batch": Dim("batch", min=1, max=1024), "text_len": Dim("text_len", min=2, max=max_text_len)}
+    dims = {"batch": Dim("batch", min=1, max=1024), "image_batch": Dim("image_batch", min=1, max=1024),
+            "text_len": Dim("text_len", min=2, max=max_text_len)}
     dynamic_shapes = {name: {ax: dims[sym] for ax, sym in axes[name].items()} for name in names_in}
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")

@@ -2,7 +2,8 @@
 :class:`instancevg.model.InstanceVGModel` with flat tensor inputs and outputs.
 
 The split follows DESIGN.md "Edge path": text features are computed once per expression and
-cached by the runtime, the grounder runs once per frame and expression.
+cached by the runtime; the grounder runs once per frame, with all of that frame's expressions in
+one batch that shares a single backbone pass.
 """
 from __future__ import annotations
 
@@ -34,7 +35,11 @@ class GrounderGraph(nn.Module):
     """``grounder.onnx``: image + text features -> every query's score, box and masks.
 
     Inputs:
-        ``image`` (B, 3, S, S) float32, RGB normalised as (x/255 - mean)/std, S = image_size.
+        ``image`` (Bi, 3, S, S) float32, RGB normalised as (x/255 - mean)/std, S = image_size.
+        Bi is 1 (one frame; its backbone maps are shared by all B expressions, the runtime's
+        case) or B (expression i is grounded in image i). Other values are an error, checked by
+        the runtime's :func:`instancevg.runtime.bundle.check_grounder_inputs`; the graph itself
+        would ground expression i in image min(i, Bi - 1).
         ``text_features`` (B, L, 384) float32 from ``text_encoder.onnx``.
         ``text_mask`` (B, L) int64, 1 = valid token.
 
@@ -45,6 +50,11 @@ class GrounderGraph(nn.Module):
         ``existence_logits`` (B, 2) float32 (absent, present).
 
     Auxiliary decoder outputs, heatmap and reference points (training only) are dropped.
+
+    The backbone maps are gathered with index min(i, Bi - 1) rather than broadcast: a broadcast
+    would make torch.export tie the two batch axes together (or specialise Bi to 1), a gather
+    keeps both symbolic. The backbone is the only text-independent part of the network
+    (:meth:`instancevg.model.InstanceVGModel.encode_image`), so this is all that can be shared.
     """
 
     def __init__(self, model: nn.Module):
@@ -52,5 +62,8 @@ class GrounderGraph(nn.Module):
         self.model = model
 
     def forward(self, image: torch.Tensor, text_features: torch.Tensor, text_mask: torch.Tensor):
-        out = self.model.ground(image, text_features, text_mask)
+        feats = self.model.encode_image(image)
+        index = torch.arange(text_features.shape[0], device=image.device).clamp_max(image.shape[0] - 1)
+        feats = [f.index_select(0, index) for f in feats]
+        out = self.model.ground_features(feats, text_features, text_mask)
         return out["scores"], out["pred_boxes"], out["pred_masks"], out["global_mask"], out["existence"]

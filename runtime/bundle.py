@@ -5,7 +5,8 @@ Layout (written by ``export/export_onnx.py``, see DESIGN.md "Edge path")::
     BUNDLE/manifest.json        format, input size, mean/std, thresholds, tensor names, opset,
                                 dynamic axes, versions, {file: {sha256, bytes}}
     BUNDLE/text_encoder.onnx    (B, L) ids + mask -> (B, L, 384) token features
-    BUNDLE/grounder.onnx        image + token features + mask -> scores, boxes, mask logits
+    BUNDLE/grounder.onnx        image (1 or B) + token features + mask (B) -> scores, boxes,
+                                mask logits of the B expressions
     BUNDLE/tokenizer.json       MiniLM WordPiece tokenizer (``tokenizers`` format)
     BUNDLE/*.engine             optional TensorRT engines (``export/build_engine.py``)
 
@@ -19,7 +20,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-FORMAT = "instancevg-edge-bundle/1"
+# /2: grounder.onnx takes one image for a batch of expressions ("image_batch" axis, 1 or B).
+FORMAT = "instancevg-edge-bundle/2"
 MANIFEST_NAME = "manifest.json"
 REQUIRED_FILES = ("text_encoder.onnx", "grounder.onnx", "tokenizer.json")
 
@@ -45,6 +47,25 @@ def file_entries(directory: str | Path) -> dict[str, dict]:
         for p in sorted(directory.iterdir())
         if p.is_file() and p.name != MANIFEST_NAME
     }
+
+
+def check_grounder_inputs(image, text_features, text_mask) -> None:
+    """Check the batch axes of one ``grounder.onnx`` call (see ``export/graphs.py``).
+
+    Args:
+        image: (Bi, 3, S, S) array; text_features: (B, L, C) array; text_mask: (B, L) array.
+
+    Raises:
+        ValueError: Bi is neither 1 (one image shared by all B expressions) nor B (one image per
+            expression), or text_features and text_mask disagree on B or L. The graph itself
+            would not fail on these; it would ground expression i in image min(i, Bi - 1).
+    """
+    bi, (b, n) = image.shape[0], text_features.shape[:2]
+    if tuple(text_mask.shape) != (b, n):
+        raise ValueError(f"text_mask shape {tuple(text_mask.shape)} does not match text_features (B, L) = {(b, n)}")
+    if bi not in (1, b):
+        raise ValueError(f"grounder image batch {bi} must be 1 (shared by all {b} expressions) or {b} "
+                         "(one image per expression)")
 
 
 @dataclass(frozen=True)
@@ -79,7 +100,8 @@ class Bundle:
             raise BundleError(f"cannot read {mpath}: {exc}") from exc
         if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
             fmt = manifest.get("format") if isinstance(manifest, dict) else None
-            raise BundleError(f"{mpath} has format {fmt!r}, expected {FORMAT!r}")
+            raise BundleError(f"{mpath} has format {fmt!r}, expected {FORMAT!r}: re-export the bundle with "
+                              "this version's export/export_onnx.py")
         files = manifest.get("files", {})
         missing = [name for name in REQUIRED_FILES if name not in files]
         if missing:

@@ -150,7 +150,8 @@ class Grounder:
 
         Args:
             frame: (H, W, 3) uint8 BGR (OpenCV convention), any size.
-            texts: one expression or a list; all are grounded in one batched grounder call.
+            texts: one expression or a list; all are grounded in one batched grounder call that
+                runs the image backbone once.
 
         Returns:
             one :class:`instancevg.result.GroundingResult` per expression, in order (boxes xyxy frame pixels, scores,
@@ -162,10 +163,7 @@ class Grounder:
         check_frame(frame)
         texts = _as_list(texts)
         text = self.encode_text(texts)
-        image = self.encode_image(frame)
-        k = len(texts)
-        images = np.broadcast_to(image, (k,) + image.shape[1:]) if k > 1 else image
-        out = self.backend.ground(np.ascontiguousarray(images), text.features, text.mask)
+        out = self.backend.ground(self.encode_image(frame), text.features, text.mask)  # one backbone pass
         hw = frame.shape[:2]
         return [postprocess_one(out["scores"][i], out["boxes"][i], out["instance_mask_logits"][i],
                                 out["global_mask_logits"][i], t, hw, self.score_threshold, self.mask_threshold,

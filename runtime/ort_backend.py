@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .bundle import Bundle
+from .bundle import Bundle, check_grounder_inputs
 
 
 def session_options(threads: int | None = None, spinning: bool = False):
@@ -71,7 +71,16 @@ class OnnxRuntimeBackend:
         return self.text_session.run(None, {"input_ids": input_ids, "attention_mask": attention_mask})[0]
 
     def ground(self, image: np.ndarray, text_features: np.ndarray, text_mask: np.ndarray) -> dict[str, np.ndarray]:
-        """(B,3,S,S) float32 image, (B,L,384) float32 features, (B,L) int64 mask -> grounder outputs by name."""
+        """Run ``grounder.onnx`` on B expressions -> its outputs by name (``export/graphs.py``).
+
+        Args:
+            image: (1, 3, S, S) float32, shared by all B expressions, or (B, 3, S, S), one each.
+            text_features: (B, L, 384) float32. text_mask: (B, L) int64.
+
+        Raises:
+            ValueError: see :func:`instancevg.runtime.bundle.check_grounder_inputs`.
+        """
+        check_grounder_inputs(image, text_features, text_mask)
         outs = self.grounder_session.run(None, {"image": image, "text_features": text_features,
                                                 "text_mask": text_mask})
         return dict(zip(self.grounder_outputs, outs))

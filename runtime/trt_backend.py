@@ -12,7 +12,7 @@ import threading
 
 import numpy as np
 
-from .bundle import Bundle, BundleError
+from .bundle import Bundle, BundleError, check_grounder_inputs
 from .cuda_memory import open_cuda
 
 
@@ -108,5 +108,6 @@ class TensorRTBackend:
 
     def ground(self, image: np.ndarray, text_features: np.ndarray, text_mask: np.ndarray) -> dict[str, np.ndarray]:
         """Same contract as :meth:`OnnxRuntimeBackend.ground`."""
+        check_grounder_inputs(image, text_features, text_mask)
         out = self.grounder_engine.run({"image": image, "text_features": text_features, "text_mask": text_mask})
         return {k: out[k].astype(np.float32, copy=False) for k in self.grounder_outputs}

@@ -12,7 +12,7 @@ MANIFEST = {"input": {"image_size": 320}, "max_text_len": 40, "text_dim": 384, "
 
 def test_profile_shapes():
     shapes = build_engine.profile_shapes(MANIFEST, max_batch=4, opt_batch=2, opt_text_len=12)
-    assert shapes["grounder"]["image"] == ((1, 3, 320, 320), (2, 3, 320, 320), (4, 3, 320, 320))
+    assert shapes["grounder"]["image"] == ((1, 3, 320, 320), (1, 3, 320, 320), (4, 3, 320, 320))
     assert shapes["grounder"]["text_features"] == ((1, 2, 384), (2, 12, 384), (4, 40, 384))
     assert shapes["grounder"]["text_mask"] == ((1, 2), (2, 12), (4, 40))
     assert shapes["text_encoder"]["input_ids"] == shapes["text_encoder"]["attention_mask"] == ((1, 2), (2, 12), (4, 40))

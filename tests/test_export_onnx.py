@@ -46,6 +46,8 @@ def test_graphs_pass_checker_with_symbolic_axes(tiny_bundle):
                 assert inputs[inp][ax].dim_param, f"{name}:{inp} axis {ax} is static"
         ops = {n.op_type for n in model.graph.node}
         if name == "grounder.onnx":
+            # its own symbol: one image may serve a batch of expressions
+            assert inputs["image"][0].dim_param != inputs["text_features"][0].dim_param
             assert "GridSample" in ops  # MSDeformAttn traced through the grid_sample reference
 
 
@@ -59,18 +61,20 @@ def test_parity_on_procedural_test_samples(tiny_bundle, tiny_export_model):
     assert report["max_box_diff_kept"] <= 1e-3 and report["min_union_iou"] >= 0.99
 
 
-@pytest.mark.parametrize("batch,length", [(1, 3), (3, 9), (2, 24)])
-def test_dynamic_batch_and_text_length(tiny_bundle, tiny_export_model, batch, length):
+@pytest.mark.parametrize("batch,length,image_batch", [(1, 3, 1), (3, 9, 3), (2, 24, 2), (3, 9, 1)])
+def test_dynamic_batch_and_text_length(tiny_bundle, tiny_export_model, batch, length, image_batch):
+    """image_batch 1: one image shared by every expression (the runtime's call), compared with
+    PyTorch on the image repeated per expression."""
     cfg = tiny_export_model.config
     g = torch.Generator().manual_seed(batch * 100 + length)
     ids = torch.randint(1000, 20000, (batch, length), generator=g)
     ids[:, 0], ids[:, -1] = 101, 102
     mask = torch.ones(batch, length, dtype=torch.long)
     mask[0, max(2, length - 2):] = 0
-    image = torch.randn(batch, 3, cfg.image_size, cfg.image_size, generator=g)
+    image = torch.randn(image_batch, 3, cfg.image_size, cfg.image_size, generator=g)
     with torch.no_grad():
         feats = tiny_export_model.encode_text(ids, mask)
-        ref = tiny_export_model.ground(image, feats, mask)
+        ref = tiny_export_model.ground(image.expand(batch, -1, -1, -1), feats, mask)
     te = ort.InferenceSession(str(tiny_bundle / "text_encoder.onnx"), providers=["CPUExecutionProvider"])
     gr = ort.InferenceSession(str(tiny_bundle / "grounder.onnx"), providers=["CPUExecutionProvider"])
     f = te.run(None, {"input_ids": ids.numpy(), "attention_mask": mask.numpy()})[0]

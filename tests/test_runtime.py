@@ -102,6 +102,37 @@ def test_single_string_and_order(grounder, frames):
     np.testing.assert_allclose(one[0].extra["all_scores"], many[1].extra["all_scores"], atol=1e-5)
 
 
+def test_one_image_for_all_expressions(tiny_bundle, frames, monkeypatch):
+    g = Grounder.from_bundle(tiny_bundle, backend="onnxruntime", threads=1)
+    shapes = []
+    real = g.backend.ground
+
+    def spy(image, text_features, text_mask):
+        shapes.append((image.shape[0], text_features.shape[0]))
+        return real(image, text_features, text_mask)
+
+    monkeypatch.setattr(g.backend, "ground", spy)
+    many = g.ground(frames[1], TEXTS)
+    assert shapes == [(1, len(TEXTS))]  # one frame, one backbone pass, three expressions
+    for i, t in enumerate(TEXTS):  # the same answers as one expression at a time
+        np.testing.assert_allclose(g.ground(frames[1], t)[0].extra["all_scores"], many[i].extra["all_scores"],
+                                   atol=1e-5)
+
+
+def test_grounder_batch_mismatch_is_an_error(grounder, frames):
+    image = grounder.encode_image(frames[0])
+    text = grounder.encode_text(TEXTS)
+    two = np.concatenate([image, image])
+    with pytest.raises(ValueError, match="image batch 2 must be 1 .* or 3"):
+        grounder.backend.ground(two, text.features, text.mask)
+    with pytest.raises(ValueError, match="text_mask shape"):
+        grounder.backend.ground(image, text.features, text.mask[:2])
+    three = np.concatenate([image] * 3)  # one image per expression is allowed
+    out = grounder.backend.ground(three, text.features, text.mask)
+    np.testing.assert_allclose(out["scores"], grounder.backend.ground(image, text.features, text.mask)["scores"],
+                               atol=1e-5)
+
+
 def test_text_cache(tiny_bundle, frames):
     g = Grounder.from_bundle(tiny_bundle, backend="onnxruntime", threads=1)
     calls = []
