@@ -75,27 +75,37 @@ def _cmd_eval(args) -> int:
     return 0
 
 
+def _overlay_paths(out: str, n: int) -> list[Path]:
+    """One overlay path per expression: ``out`` itself for one, ``stem-1.png``... for several."""
+    out = Path(out)
+    return [out] if n == 1 else [out.with_name(f"{out.stem}-{i}{out.suffix}") for i in range(1, n + 1)]
+
+
 def _cmd_ground(args) -> int:
     from .api import InstanceVG, image_array
     from .overlay import draw_overlay, save_overlay
 
-    if not args.text or not args.text.strip():
-        raise ValueError("the expression (--text) is empty")
+    for i, text in enumerate(args.text, 1):
+        if not text or not text.strip():
+            raise ValueError("the expression (--text) is empty" if len(args.text) == 1
+                             else f"expression {i} (--text) is empty")
     image = image_array(args.image)
     model = InstanceVG.from_pretrained(args.checkpoint, device=args.device)
-    result = model.ground(image, args.text)
+    results = model.ground_many(image, args.text)  # one backbone pass for all expressions
     if args.json:
-        print(json.dumps(result.to_dict(), indent=2))
-    elif result.no_target:
-        print(f'"{args.text}": no target')
-    else:
-        print(f'"{args.text}": {len(result)} instance(s)')
+        dicts = [r.to_dict() for r in results]
+        print(json.dumps(dicts[0] if len(dicts) == 1 else dicts, indent=2))
+    for result in [] if args.json else results:
+        if result.no_target:
+            print(f'"{result.text}": no target')
+            continue
+        print(f'"{result.text}": {len(result)} instance(s)')
         for i, inst in enumerate(result.to_dict()["instances"]):
             x0, y0, x1, y1 = inst["box_xyxy"]
             print(f"  [{i}] box=({x0:.1f}, {y0:.1f}, {x1:.1f}, {y1:.1f}) score={inst['score']:.3f} "
                   f"mask_area={inst['mask_area']} px")
-    if args.out:
-        path = save_overlay(args.out, draw_overlay(image, result))
+    for result, out in zip(results, _overlay_paths(args.out, len(results)) if args.out else []):
+        path = save_overlay(out, draw_overlay(image, result))
         if not args.json:
             print(f"overlay written to {path}")
     return 0
@@ -127,9 +137,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     g = sub.add_parser("ground", help="ground an expression in an image with the shipped (or a given) model")
     g.add_argument("--image", required=True, help="JPEG/PNG/... file")
-    g.add_argument("--text", required=True, help="referring expression")
-    g.add_argument("--out", help="write an overlay PNG here")
-    g.add_argument("--json", action="store_true", help="print the result as JSON")
+    g.add_argument("--text", required=True, action="append",
+                   help="referring expression; repeat for several in the same image (one backbone pass)")
+    g.add_argument("--out", help="write an overlay PNG here (several expressions: STEM-1.png, STEM-2.png, ...)")
+    g.add_argument("--json", action="store_true",
+                   help="print the result as JSON (a list of results for several expressions)")
     g.add_argument("--checkpoint", help="model .safetensors or training checkpoint dir (default: shipped model)")
     g.add_argument("--device", help="cpu / cuda (default: cuda if available)")
     g.set_defaults(func=_cmd_ground)

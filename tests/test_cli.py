@@ -114,6 +114,25 @@ def test_api_matches_cli(tiny_ckpt, capsys):
     assert res.masks.shape[1:] == res.union_mask.shape == load_image(COFFEE).shape[:2]
 
 
+def test_ground_several_expressions(tiny_ckpt, tmp_path, capsys):
+    """Repeated --text: one result per expression, as ground_many gives them, one overlay each."""
+    texts = ["the cup", "all saucers on the left"]
+    base = ["ground", "--image", COFFEE, "--checkpoint", str(tiny_ckpt)]
+    for t in texts:
+        base += ["--text", t]
+    code, out, _ = _run([*base, "--json", "--out", str(tmp_path / "ov.png")], capsys)
+    assert code == 0
+    want = InstanceVG.from_pretrained(tiny_ckpt, device="cpu").ground_many(COFFEE, texts)
+    assert json.loads(out) == json.loads(json.dumps([r.to_dict() for r in want]))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ov-1.png", "ov-2.png"]
+    assert load_image(tmp_path / "ov-2.png").shape == load_image(COFFEE).shape
+    code, out, _ = _run(base, capsys)
+    assert code == 0 and [line.split(":")[0] for line in out.splitlines() if line.startswith('"')] == [
+        f'"{t}"' for t in texts]
+    code, _, err = _run([*base, "--text", " "], capsys)
+    assert code == 2 and "expression 3 (--text) is empty" in err
+
+
 def test_ground_many_matches_single_calls(tiny_ckpt):
     """ground_many shares one backbone pass between expressions; each result must equal the
     result of grounding that expression alone."""
