@@ -93,11 +93,15 @@ def _export_graph(module: torch.nn.Module, args: tuple, names_in, names_out, axe
     got = [i.name for i in model.graph.input]
     if got != list(names_in):
         raise ExportError(f"exported inputs {got}, expected {list(names_in)}")
-    for inp in model.graph.input:  # the symbolic axes must survive export and slimming
+    symbol_of: dict[str, str] = {}  # ONNX dim_param -> our axis name
+    for inp in model.graph.input:  # the symbolic axes must survive export and slimming, each its own
         dims_ = inp.type.tensor_type.shape.dim
-        for ax in axes[inp.name]:
-            if not dims_[ax].dim_param:
+        for ax, sym in axes[inp.name].items():
+            param = dims_[ax].dim_param
+            if not param:
                 raise ExportError(f"input {inp.name} axis {ax} is static ({dims_[ax].dim_value}) after export")
+            if symbol_of.setdefault(param, sym) != sym:
+                raise ExportError(f"axes {symbol_of[param]!r} and {sym!r} were merged into one symbol {param!r}")
     return model
 
 

@@ -38,8 +38,8 @@ class GrounderGraph(nn.Module):
         ``image`` (Bi, 3, S, S) float32, RGB normalised as (x/255 - mean)/std, S = image_size.
         Bi is 1 (one frame; its backbone maps are shared by all B expressions, the runtime's
         case) or B (expression i is grounded in image i). Other values are an error, checked by
-        the runtime's :func:`instancevg.runtime.bundle.check_grounder_inputs`; the graph itself
-        would ground expression i in image min(i, Bi - 1).
+        the runtime's :func:`instancevg.runtime.bundle.check_grounder_inputs`: the graph itself
+        does not check them and its answer is then undefined.
         ``text_features`` (B, L, 384) float32 from ``text_encoder.onnx``.
         ``text_mask`` (B, L) int64, 1 = valid token.
 
@@ -51,9 +51,10 @@ class GrounderGraph(nn.Module):
 
     Auxiliary decoder outputs, heatmap and reference points (training only) are dropped.
 
-    The backbone maps are gathered with index min(i, Bi - 1) rather than broadcast: a broadcast
-    would make torch.export tie the two batch axes together (or specialise Bi to 1), a gather
-    keeps both symbolic. The backbone is the only text-independent part of the network
+    The backbone maps are gathered with index i * (Bi // B) (all 0 for Bi = 1, i for Bi = B)
+    rather than broadcast: a broadcast would make torch.export tie the two batch axes together
+    (or specialise Bi to 1), a gather keeps both symbolic. Integer Range / Div / Mul / Gather
+    only, which TensorRT's ONNX parser takes as shape-tensor arithmetic. The backbone is the only text-independent part of the network
     (:meth:`instancevg.model.InstanceVGModel.encode_image`), so this is all that can be shared.
     """
 
@@ -63,7 +64,8 @@ class GrounderGraph(nn.Module):
 
     def forward(self, image: torch.Tensor, text_features: torch.Tensor, text_mask: torch.Tensor):
         feats = self.model.encode_image(image)
-        index = torch.arange(text_features.shape[0], device=image.device).clamp_max(image.shape[0] - 1)
+        b = text_features.shape[0]
+        index = torch.arange(b, device=image.device) * (image.shape[0] // b)  # Bi = 1: all 0; Bi = B: 0..B-1
         feats = [f.index_select(0, index) for f in feats]
         out = self.model.ground_features(feats, text_features, text_mask)
         return out["scores"], out["pred_boxes"], out["pred_masks"], out["global_mask"], out["existence"]

@@ -139,7 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--image", required=True, help="JPEG/PNG/... file")
     g.add_argument("--text", required=True, action="append",
                    help="referring expression; repeat for several in the same image (one backbone pass)")
-    g.add_argument("--out", help="write an overlay PNG here (several expressions: STEM-1.png, STEM-2.png, ...)")
+    g.add_argument("--out", help="write an overlay PNG here (several expressions: NAME-1.png, NAME-2.png, ...)")
     g.add_argument("--json", action="store_true",
                    help="print the result as JSON (a list of results for several expressions)")
     g.add_argument("--checkpoint", help="model .safetensors or training checkpoint dir (default: shipped model)")

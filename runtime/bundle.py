@@ -56,10 +56,14 @@ def check_grounder_inputs(image, text_features, text_mask) -> None:
         image: (Bi, 3, S, S) array; text_features: (B, L, C) array; text_mask: (B, L) array.
 
     Raises:
-        ValueError: Bi is neither 1 (one image shared by all B expressions) nor B (one image per
-            expression), or text_features and text_mask disagree on B or L. The graph itself
-            would not fail on these; it would ground expression i in image min(i, Bi - 1).
+        ValueError: image is not 4-D, Bi is neither 1 (one image shared by all B expressions)
+            nor B (one image per expression), or text_features and text_mask disagree on B or L.
+            The graph does not reject a wrong Bi (its answer is then undefined), and ONNX
+            Runtime reports shape mismatches as its own errors, or broadcasts a batch of 1.
     """
+    if len(image.shape) != 4 or len(text_features.shape) != 3:
+        raise ValueError(f"grounder inputs must be image (Bi, 3, S, S) and text_features (B, L, C), got shapes "
+                         f"{tuple(image.shape)} and {tuple(text_features.shape)}")
     bi, (b, n) = image.shape[0], text_features.shape[:2]
     if tuple(text_mask.shape) != (b, n):
         raise ValueError(f"text_mask shape {tuple(text_mask.shape)} does not match text_features (B, L) = {(b, n)}")
@@ -101,7 +105,8 @@ class Bundle:
         if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
             fmt = manifest.get("format") if isinstance(manifest, dict) else None
             raise BundleError(f"{mpath} has format {fmt!r}, expected {FORMAT!r}: re-export the bundle with "
-                              "this version's export/export_onnx.py")
+                              "this version's export/export_onnx.py (then re-run export/quantize.py and "
+                              "export/build_engine.py for INT8 bundles and TensorRT engines)")
         files = manifest.get("files", {})
         missing = [name for name in REQUIRED_FILES if name not in files]
         if missing:

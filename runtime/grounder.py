@@ -5,7 +5,7 @@
 
 Text and grounder are separate graphs (DESIGN.md "Edge path"): text features are cached by
 string; a frame is preprocessed once per call and grounded against every expression in one
-batched grounder call (the backbone is inside that graph, so it runs once per expression).
+batched grounder call that receives the single frame, so the backbone runs once per frame.
 """
 from __future__ import annotations
 

@@ -125,7 +125,9 @@ def test_ground_several_expressions(tiny_ckpt, tmp_path, capsys):
     want = InstanceVG.from_pretrained(tiny_ckpt, device="cpu").ground_many(COFFEE, texts)
     assert json.loads(out) == json.loads(json.dumps([r.to_dict() for r in want]))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ov-1.png", "ov-2.png"]
-    assert load_image(tmp_path / "ov-2.png").shape == load_image(COFFEE).shape
+    first, second = load_image(tmp_path / "ov-1.png"), load_image(tmp_path / "ov-2.png")
+    assert second.shape == load_image(COFFEE).shape
+    assert (first != second).any()  # each overlay is labelled with its own expression
     code, out, _ = _run(base, capsys)
     assert code == 0 and [line.split(":")[0] for line in out.splitlines() if line.startswith('"')] == [
         f'"{t}"' for t in texts]

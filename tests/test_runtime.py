@@ -127,6 +127,8 @@ def test_grounder_batch_mismatch_is_an_error(grounder, frames):
         grounder.backend.ground(two, text.features, text.mask)
     with pytest.raises(ValueError, match="text_mask shape"):
         grounder.backend.ground(image, text.features, text.mask[:2])
+    with pytest.raises(ValueError, match="must be image"):
+        grounder.backend.ground(image[0], text.features, text.mask)
     three = np.concatenate([image] * 3)  # one image per expression is allowed
     out = grounder.backend.ground(three, text.features, text.mask)
     np.testing.assert_allclose(out["scores"], grounder.backend.ground(image, text.features, text.mask)["scores"],
@@ -211,6 +213,10 @@ def test_bundle_errors(tiny_bundle, tmp_path):
     manifest["format"] = "something-else/9"
     (copy / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(BundleError, match="format"):
+        Grounder.from_bundle(copy)
+    manifest["format"] = "instancevg-edge-bundle/1"  # one image per expression: refused, with the way out
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(BundleError, match="re-export .*quantize.py.*build_engine.py"):
         Grounder.from_bundle(copy)
 
 
