@@ -77,8 +77,8 @@ def profile_shapes(manifest: dict, max_batch: int = 8, opt_batch: int = 1, opt_t
     ids = tri(lambda b, n: (b, n))
     return {
         "text_encoder": {"input_ids": ids, "attention_mask": ids},
-        "grounder": {"image": ((1, 3, s, s), (1, 3, s, s), (max_batch, 3, s, s)), "text_features": tri(lambda b, n: (b, n, c)),
-                     "text_mask": ids},
+        "grounder": {"image": ((1, 3, s, s), (1, 3, s, s), (max_batch, 3, s, s)),
+                     "text_features": tri(lambda b, n: (b, n, c)), "text_mask": ids},
     }
 
 

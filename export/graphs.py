@@ -53,8 +53,9 @@ class GrounderGraph(nn.Module):
 
     The backbone maps are gathered with index i * (Bi // B) (all 0 for Bi = 1, i for Bi = B)
     rather than broadcast: a broadcast would make torch.export tie the two batch axes together
-    (or specialise Bi to 1), a gather keeps both symbolic. Integer Range / Div / Mul / Gather
-    only, which TensorRT's ONNX parser takes as shape-tensor arithmetic. The backbone is the only text-independent part of the network
+    (or specialise Bi to 1), a gather keeps both symbolic. The index is integer Range / Div /
+    Mul only, with no int64 Clip, which older TensorRT ONNX parsers reject (no engine was built
+    from this graph yet). The backbone is the only text-independent part of the network
     (:meth:`instancevg.model.InstanceVGModel.encode_image`), so this is all that can be shared.
     """
 
