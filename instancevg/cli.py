@@ -95,20 +95,27 @@ def _cmd_ground(args) -> int:
     if args.json:
         dicts = [r.to_dict() for r in results]
         print(json.dumps(dicts[0] if len(dicts) == 1 else dicts, indent=2))
-    for result in [] if args.json else results:
-        if result.no_target:
-            print(f'"{result.text}": no target')
-            continue
-        print(f'"{result.text}": {len(result)} instance(s)')
-        for i, inst in enumerate(result.to_dict()["instances"]):
-            x0, y0, x1, y1 = inst["box_xyxy"]
-            print(f"  [{i}] box=({x0:.1f}, {y0:.1f}, {x1:.1f}, {y1:.1f}) score={inst['score']:.3f} "
-                  f"mask_area={inst['mask_area']} px")
-    for result, out in zip(results, _overlay_paths(args.out, len(results)) if args.out else []):
-        path = save_overlay(out, draw_overlay(image, result))
-        if not args.json:
-            print(f"overlay written to {path}")
+    else:
+        for result in results:
+            _print_result(result)
+    if args.out:
+        for result, out in zip(results, _overlay_paths(args.out, len(results))):
+            path = save_overlay(out, draw_overlay(image, result))
+            if not args.json:
+                print(f"overlay written to {path}")
     return 0
+
+
+def _print_result(result) -> None:
+    """The text form of one GroundingResult: "no target" or one line per instance."""
+    if result.no_target:
+        print(f'"{result.text}": no target')
+        return
+    print(f'"{result.text}": {len(result)} instance(s)')
+    for i, inst in enumerate(result.to_dict()["instances"]):
+        x0, y0, x1, y1 = inst["box_xyxy"]
+        print(f"  [{i}] box=({x0:.1f}, {y0:.1f}, {x1:.1f}, {y1:.1f}) score={inst['score']:.3f} "
+              f"mask_area={inst['mask_area']} px")
 
 
 def _cmd_pack(args) -> int:
