@@ -46,10 +46,9 @@ def fp32_bundle(tmp_path_factory) -> Path:
 def int8_bundle(fp32_bundle) -> Path:
     if os.environ.get("INSTANCEVG_BUNDLE_INT8"):
         return Path(os.environ["INSTANCEVG_BUNDLE_INT8"])
-    from instancevg.export.quantize import ORT_CPU_OP_TYPES, quantize_bundle
+    from instancevg.export.quantize import quantize_bundle
 
-    return quantize_bundle(fp32_bundle, fp32_bundle.parent / "edge-int8", op_types=ORT_CPU_OP_TYPES,
-                           activation_type="uint8")
+    return quantize_bundle(fp32_bundle, fp32_bundle.parent / "edge-int8", activation_type="uint8")
 
 
 @pytest.fixture(scope="module")
