@@ -21,6 +21,7 @@ from pathlib import Path
 
 import onnx
 import torch
+from instancevg.export.gelu_rewrite import reorder_gelu_for_onnxruntime
 from instancevg.export.graphs import (
     GROUNDER_INPUTS,
     GROUNDER_OUTPUTS,
@@ -140,9 +141,10 @@ def export_bundle(model, out: str | Path, opset: int = DEFAULT_OPSET, slim: bool
     with atomic_directory(out) as tmp:
         te = _export_graph(TextEncoderGraph(model), (ids, mask), TEXT_INPUTS, TEXT_OUTPUTS,
                            DYNAMIC_AXES["text_encoder"], cfg.max_text_len, opset, slim)
-        onnx.save_model(te, str(tmp / "text_encoder.onnx"))
         gr = _export_graph(GrounderGraph(model), (image, feats, mask), GROUNDER_INPUTS, GROUNDER_OUTPUTS,
                            DYNAMIC_AXES["grounder"], cfg.max_text_len, opset, slim)
+        gelus = {"text_encoder": reorder_gelu_for_onnxruntime(te), "grounder": reorder_gelu_for_onnxruntime(gr)}
+        onnx.save_model(te, str(tmp / "text_encoder.onnx"))
         onnx.save_model(gr, str(tmp / "grounder.onnx"))
         shutil.copyfile(tok.tokenizer_file, tmp / "tokenizer.json")
         manifest = {
@@ -161,12 +163,13 @@ def export_bundle(model, out: str | Path, opset: int = DEFAULT_OPSET, slim: bool
             "thresholds": {"score": cfg.score_threshold, "mask": cfg.mask_threshold, "nms_iou": cfg.nms_iou},
             "boxes": "cxcywh normalised to [0, 1]",
             "opset": opset,
-            "exporter": "torch.onnx.export(dynamo=True)" + (" + onnxslim" if slim else ""),
+            "exporter": "torch.onnx.export(dynamo=True)" + (" + onnxslim" if slim else "")
+                        + " + GELU reordered for ONNX Runtime's GeluFusion",
             "graphs": {
                 "text_encoder": {"file": "text_encoder.onnx", "inputs": list(TEXT_INPUTS),
-                                 "outputs": list(TEXT_OUTPUTS)},
+                                 "outputs": list(TEXT_OUTPUTS), "gelu_reordered": gelus["text_encoder"]},
                 "grounder": {"file": "grounder.onnx", "inputs": list(GROUNDER_INPUTS),
-                             "outputs": list(GROUNDER_OUTPUTS)},
+                             "outputs": list(GROUNDER_OUTPUTS), "gelu_reordered": gelus["grounder"]},
             },
             "dynamic_axes": DYNAMIC_AXES,
             "versions": _versions(),
