@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass, fields, replace
 
 from .kernels.dispatch import check_backend
 from .nms import check_nms_iou
+from .thresholds import MASK_THRESHOLD, NMS_IOU, SCORE_THRESHOLD
 
 
 @dataclass(frozen=True)
@@ -70,9 +71,9 @@ class ModelConfig:
     n_points: int = 4
     ffn_dim: int = 1024
     point_distance_weight: float = 0.003
-    score_threshold: float = 0.7
-    mask_threshold: float = 0.5
-    nms_iou: float = 0.7
+    score_threshold: float = SCORE_THRESHOLD
+    mask_threshold: float = MASK_THRESHOLD
+    nms_iou: float = NMS_IOU
     pretrained_backbone: bool = True
     image_mean: tuple[float, float, float] = (0.5, 0.5, 0.5)
     image_std: tuple[float, float, float] = (0.5, 0.5, 0.5)

@@ -9,12 +9,13 @@ from .box_ops import box_cxcywh_to_xyxy
 from .kernels import mask_head
 from .nms import suppress_duplicates
 from .result import GroundingResult
+from .thresholds import MASK_THRESHOLD, NMS_IOU, SCORE_THRESHOLD
 
 
 @torch.no_grad()
 def postprocess(outputs: dict, index: int, text: str, image_size: tuple[int, int],
-                score_threshold: float = 0.7, mask_threshold: float = 0.5, kernels: str = "auto",
-                nms_iou: float = 0.7) -> GroundingResult:
+                score_threshold: float = SCORE_THRESHOLD, mask_threshold: float = MASK_THRESHOLD,
+                kernels: str = "auto", nms_iou: float = NMS_IOU) -> GroundingResult:
     """Post-process sample ``index`` of a batch of model outputs.
 
     Keeps queries with score > ``score_threshold`` (sorted by score), then drops duplicates:

@@ -18,11 +18,12 @@ import numpy as np
 
 from instancevg.nms import suppress_duplicates  # numpy only: no torch import
 from instancevg.result import GroundingResult  # numpy-only dataclass: no torch import
+from instancevg.thresholds import NMS_IOU  # constants only
 
 
 def postprocess_one(scores: np.ndarray, boxes: np.ndarray, instance_logits: np.ndarray, global_logits: np.ndarray,
                     text: str, frame_hw: tuple[int, int], score_threshold: float,
-                    mask_threshold: float, nms_iou: float = 0.7) -> GroundingResult:
+                    mask_threshold: float, nms_iou: float = NMS_IOU) -> GroundingResult:
     """Post-process one expression's grounder outputs.
 
     Args:
