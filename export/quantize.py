@@ -44,7 +44,7 @@ DEFAULT_OP_TYPES = ("Conv", "MatMul", "Gemm")
 # For ONNX Runtime on x86-64 CPUs (the default with --activation-type uint8): quantizing the ops
 # between the convolutions too keeps tensors in uint8 so ORT fuses QLinearConv chains. Add is left
 # out: ORT's float NCHWc Conv already fuses a residual Add, while a QLinearAdd plus its Q/DQ costs
-# more than it saves (shipped model, 2-core x86-64: end to end 1.09x FP32 with Add, ~1.14x without).
+# more than it saves (shipped model, 2-core x86-64, 2 threads: end to end 1.08x FP32 with Add, 1.18x without).
 ORT_CPU_OP_TYPES = ("Conv", "MatMul", "Gemm", "Clip", "Relu", "Concat", "Resize", "MaxPool", "AveragePool",
                     "GlobalAveragePool")
 MIN_CALIB = 200
