@@ -33,6 +33,11 @@ except ImportError:  # the reference path works without Triton
 
 INTERPRETING = os.environ.get("TRITON_INTERPRET", "0") == "1"
 _FIXED_BLOCK_Q = 16
+# Autotuning space (BLOCK_Q, num_warps): the (8, 16, 32, 64) x (1, 2, 4) grid less every pair with
+# 16 or more query rows per warp. Compiled for sm_90 (tools/compile_kernels.py, Triton 3.6 and
+# 3.9), exactly those pairs spilled registers to local memory in both kernels, and they took the
+# longest to compile (up to minutes each for the backward), which autotuning pays at first use.
+AUTOTUNE_SPACE = tuple((bq, nw) for bq in (8, 16, 32, 64) for nw in (1, 2, 4) if bq // nw < 16)
 
 
 def triton_available() -> bool:
@@ -164,7 +169,7 @@ if triton is not None:
                 tl.atomic_add(grad_value_ptr + p11, ga * (fy * fx)[:, None], mask=m11[:, None] & d_mask[None, :],
                               sem="relaxed")
 
-    _FWD_CONFIGS = [triton.Config({"BLOCK_Q": bq}, num_warps=nw) for bq in (8, 16, 32, 64) for nw in (1, 2, 4)]
+    _FWD_CONFIGS = [triton.Config({"BLOCK_Q": bq}, num_warps=nw) for bq, nw in AUTOTUNE_SPACE]
     if INTERPRETING:
         _fwd_launch, _bwd_launch = _msda_fwd_kernel, _msda_bwd_kernel
     else:  # pragma: no cover - needs a GPU

@@ -8,8 +8,9 @@ without a GPU (``triton.compile`` with an explicit ``GPUTarget``; ``ptxas`` ship
 Triton wheel). This tool does it for every kernel in ``instancevg.kernels``:
 
 * ``_msda_fwd_kernel`` and ``_msda_bwd_kernel`` (MSDeformAttn), in fp32, fp16 and bf16, with
-  L = 4 levels (DESIGN.md) and 3 (the shipped decoder), P = 4, Dh = 32, and the autotuner's
-  BLOCK_Q x num_warps configurations (``--all-configs``; otherwise one per case);
+  L = 4 levels (DESIGN.md) and 3 (the shipped decoder), P = 4, Dh = 32, and every
+  (BLOCK_Q, num_warps) of the autotuner's ``AUTOTUNE_SPACE`` (``--all-configs``; otherwise
+  BLOCK_Q 32 with 4 warps);
 * ``_fused_mask_head_kernel`` with the tile plan of an 80x80 -> 320x320 mask.
 
 It then reads each cubin's registers and stack (local memory, where spills go) per thread with
@@ -37,8 +38,6 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-MSDA_BLOCK_Q = (8, 16, 32, 64)  # the autotuner's space in instancevg.kernels.msda_triton
-MSDA_WARPS = (1, 2, 4)
 TRITON_DTYPES = {"fp32": "fp32", "fp16": "fp16", "bf16": "bf16"}
 
 
@@ -100,7 +99,9 @@ def cases(all_configs: bool) -> list[Case]:
     (all autotune configurations or only BLOCK_Q 32 with 4 warps) and the mask head at 80 -> 320."""
     from instancevg.kernels.mask_head_triton import plan_tiles
 
-    configs = [(bq, nw) for bq in MSDA_BLOCK_Q for nw in MSDA_WARPS] if all_configs else [(32, 4)]
+    from instancevg.kernels.msda_triton import AUTOTUNE_SPACE
+
+    configs = list(AUTOTUNE_SPACE) if all_configs else [(32, 4)]
     out = []
     for kernel in ("_msda_fwd_kernel", "_msda_bwd_kernel"):
         for dtype in TRITON_DTYPES:
@@ -171,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     """CLI; see the module docstring for the exit status."""
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--arch", type=int, default=90, help="CUDA compute capability x10 (90: H100/H200, 87: Orin)")
-    p.add_argument("--all-configs", action="store_true", help="every BLOCK_Q x num_warps of the MSDA autotuner")
+    p.add_argument("--all-configs", action="store_true", help="every (BLOCK_Q, num_warps) of the MSDA autotuner")
     p.add_argument("--kernel", action="append", default=None, help="only this kernel (repeatable)")
     p.add_argument("--dtype", action="append", default=None, choices=sorted(TRITON_DTYPES), help="only this dtype")
     p.add_argument("--json", type=Path, default=None, help="also write the results here")
