@@ -34,9 +34,10 @@ except ImportError:  # the reference path works without Triton
 INTERPRETING = os.environ.get("TRITON_INTERPRET", "0") == "1"
 _FIXED_BLOCK_Q = 16
 # Autotuning space (BLOCK_Q, num_warps): the (8, 16, 32, 64) x (1, 2, 4) grid less every pair with
-# 16 or more query rows per warp. Compiled for sm_90 (tools/compile_kernels.py, Triton 3.6 and
-# 3.9), exactly those pairs spilled registers to local memory in both kernels, and they took the
-# longest to compile (up to minutes each for the backward), which autotuning pays at first use.
+# 16 or more query rows per warp. Compiled for sm_90 (tools/compile_kernels.py, Triton 3.6, fp16),
+# exactly those pairs spilled registers to local memory in the forward and in every backward
+# configuration that finished, and they compiled slowest (110 s to over 8 minutes for a backward),
+# which autotuning pays at first use. benchmarks/RESULTS.md has the figures.
 AUTOTUNE_SPACE = tuple((bq, nw) for bq in (8, 16, 32, 64) for nw in (1, 2, 4) if bq // nw < 16)
 
 
