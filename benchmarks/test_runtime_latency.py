@@ -58,8 +58,8 @@ def frame() -> np.ndarray:
                       interpolation=cv2.INTER_AREA)
 
 
-def _grounder(bundle: Path) -> Grounder:
-    g = Grounder.from_bundle(bundle, backend="onnxruntime", threads=THREADS)
+def _grounder(bundle: Path, spinning: bool = False) -> Grounder:
+    g = Grounder.from_bundle(bundle, backend="onnxruntime", threads=THREADS, spinning=spinning)
     g.encode_text(TEXT)  # cached text, as in a robot loop with a fixed instruction
     return g
 
@@ -76,6 +76,16 @@ def test_runtime_e2e_ort_fp32(benchmark, fp32_bundle, frame):
 def test_runtime_e2e_ort_int8(benchmark, int8_bundle, frame):
     """Same as the FP32 case on the INT8 Q/DQ bundle."""
     g = _grounder(int8_bundle)
+    r = benchmark(g.ground, frame, TEXT)[0]
+    assert r.union_mask.shape == (320, 320) and np.isfinite(r.extra["all_scores"]).all()
+
+
+@pytest.mark.benchmark(group="runtime-e2e-cpu-spinning")
+@pytest.mark.parametrize("precision", ["fp32", "int8"])
+def test_runtime_e2e_ort_spinning(benchmark, request, precision, frame):
+    """The two cases above with ORT's spinning worker threads (``Grounder.from_bundle(...,
+    spinning=True)``), for a machine whose cores are reserved for the grounder."""
+    g = _grounder(request.getfixturevalue(f"{precision}_bundle"), spinning=True)
     r = benchmark(g.ground, frame, TEXT)[0]
     assert r.union_mask.shape == (320, 320) and np.isfinite(r.extra["all_scores"]).all()
 

@@ -54,9 +54,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default=None, help="also write the overlay video here (mp4)")
     p.add_argument("--no-show", action="store_true", help="no window (headless robots)")
     p.add_argument("--max-frames", type=int, default=0, help="stop after N frames (0 = until the stream ends)")
+    p.add_argument("--spinning", action="store_true",
+                   help="ONNX Runtime threads spin-wait: faster when these cores run nothing else")
     args = p.parse_args(argv)
     try:
-        grounder = Grounder.from_bundle(args.bundle, backend=args.backend)
+        grounder = Grounder.from_bundle(args.bundle, backend=args.backend, spinning=args.spinning)
         grounder.encode_text(args.text)  # cache the instructions once
     except (BundleError, ImportError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)

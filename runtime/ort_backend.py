@@ -18,7 +18,9 @@ def session_options(threads: int | None = None, spinning: bool = False):
     threads keep a core busy between calls, which starves the caller's own pre- and
     post-processing (and any other process) on a 2-core machine. On the 2-vCPU development
     machine it saved ~2 ms of a 28 ms end-to-end call when nothing else ran, and cost 50 % when
-    another process competed for the cores.
+    another process competed for the cores; on the grounder alone, 2 threads, it took 25.9 ->
+    21.3 ms in FP32 and 20.9 -> 17.0 ms in INT8 (benchmarks/RESULTS.md). Turn it on only where
+    the grounder has the cores to itself.
     """
     import onnxruntime as ort
 
@@ -38,6 +40,8 @@ class OnnxRuntimeBackend:
     Args:
         bundle: an opened :class:`Bundle` (files are checksum-verified here).
         threads: intra-op threads per session (None = ONNX Runtime's default).
+        spinning: let idle ORT worker threads spin-wait (see :func:`session_options`); for a
+            machine whose cores are reserved for the grounder.
         providers: ORT execution providers (default: CUDA when the installed onnxruntime has it,
             then CPU).
         verify: check SHA-256 of the ONNX files against the manifest.
@@ -49,7 +53,7 @@ class OnnxRuntimeBackend:
     name = "onnxruntime"
 
     def __init__(self, bundle: Bundle, threads: int | None = None, providers: list[str] | None = None,
-                 verify: bool = True):
+                 verify: bool = True, spinning: bool = False):
         try:
             import onnxruntime as ort
         except ImportError as exc:
@@ -58,7 +62,7 @@ class OnnxRuntimeBackend:
         if providers is None:
             available = ort.get_available_providers()
             providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available]
-        opts = session_options(threads)
+        opts = session_options(threads, spinning)
         self.text_session = ort.InferenceSession(str(bundle.file("text_encoder.onnx", verify)), opts,
                                                  providers=providers)
         self.grounder_session = ort.InferenceSession(str(bundle.file("grounder.onnx", verify)), opts,

@@ -102,6 +102,17 @@ def test_single_string_and_order(grounder, frames):
     np.testing.assert_allclose(one[0].extra["all_scores"], many[1].extra["all_scores"], atol=1e-5)
 
 
+def test_spinning_is_opt_in_and_reaches_both_sessions(tiny_bundle, grounder, frames):
+    key = "session.intra_op.allow_spinning"
+    sessions = (grounder.backend.text_session, grounder.backend.grounder_session)
+    assert [s.get_session_options().get_session_config_entry(key) for s in sessions] == ["0", "0"]
+    spinning = Grounder.from_bundle(tiny_bundle, backend="onnxruntime", threads=1, spinning=True)
+    sessions = (spinning.backend.text_session, spinning.backend.grounder_session)
+    assert [s.get_session_options().get_session_config_entry(key) for s in sessions] == ["1", "1"]
+    a, b = grounder.ground(frames[2], TEXTS[0])[0], spinning.ground(frames[2], TEXTS[0])[0]
+    np.testing.assert_array_equal(a.extra["all_scores"], b.extra["all_scores"])
+
+
 def test_one_image_for_all_expressions(tiny_bundle, frames, monkeypatch):
     g = Grounder.from_bundle(tiny_bundle, backend="onnxruntime", threads=1)
     shapes = []
@@ -279,3 +290,29 @@ print("torch" in sys.modules, sorted(m for m in sys.modules if m.split(".")[0] i
     out = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "False []", out.stdout
+
+
+def test_robot_loop_example_on_a_video_file(tiny_bundle, frames, tmp_path, capsys):
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location(
+        "robot_loop", Path(__file__).resolve().parents[1] / "examples" / "robot_loop.py")
+    robot_loop = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(robot_loop)
+    video, out = tmp_path / "in.avi", tmp_path / "out.mp4"
+    frame = cv2.resize(frames[0], (160, 120))
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 5.0, (160, 120))
+    for _ in range(4):
+        writer.write(frame)
+    writer.release()
+    args = ["--bundle", str(tiny_bundle), "--source", str(video), "--text", TEXTS[0], "--text", TEXTS[1],
+            "--backend", "onnxruntime", "--no-show", "--max-frames", "3", "--spinning", "--out", str(out)]
+    assert robot_loop.main(args) == 0
+    assert capsys.readouterr().out.startswith("3 frames")
+    check = cv2.VideoCapture(str(out))
+    ok, first = check.read()
+    check.release()
+    assert ok and first.shape == (120, 160, 3)
+    assert robot_loop.main(["--bundle", str(tmp_path / "missing"), "--source", str(video), "--text", "x",
+                            "--no-show"]) == 2
