@@ -8,9 +8,8 @@ import torch
 
 onnx = pytest.importorskip("onnx", reason="the export pass needs onnx (pip install -e '.[test]')")
 ort = pytest.importorskip("onnxruntime", reason="the fusion check needs onnxruntime (pip install -e '.[test]')")
-from onnx import TensorProto, helper
-
 from instancevg.export.gelu_rewrite import reorder_gelu_for_onnxruntime
+from onnx import TensorProto, helper
 
 
 def _exported_mlp(tmp_path) -> "onnx.ModelProto":
