@@ -79,3 +79,21 @@ def tiny_bundle(tiny_export_model, tmp_path_factory):
     from instancevg.export.export_onnx import export_bundle
 
     return export_bundle(tiny_export_model, tmp_path_factory.mktemp("bundle") / "tiny")
+
+
+@pytest.fixture
+def ort_optimized_ops(tmp_path):
+    """A function: ONNX model (path or ModelProto) -> op types of the graph ONNX Runtime's CPU
+    provider runs after its "extended" graph optimisations (fusions such as Gelu, QLinearConv)."""
+    import onnx
+    import onnxruntime as ort
+
+    def optimized_ops(model) -> list[str]:
+        so = ort.SessionOptions()
+        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+        so.optimized_model_filepath = str(tmp_path / "ort-optimized.onnx")
+        source = model.SerializeToString() if isinstance(model, onnx.ModelProto) else str(model)
+        ort.InferenceSession(source, so, providers=["CPUExecutionProvider"])
+        return [n.op_type for n in onnx.load(so.optimized_model_filepath).graph.node]
+
+    return optimized_ops

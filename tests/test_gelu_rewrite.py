@@ -26,21 +26,14 @@ def _session(model, level):
     return ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
 
 
-def _optimized_ops(model, tmp_path):
-    so = ort.SessionOptions()
-    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
-    so.optimized_model_filepath = str(tmp_path / "optimized.onnx")
-    ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
-    return [n.op_type for n in onnx.load(so.optimized_model_filepath).graph.node]
-
-
-def test_exported_gelus_are_reordered_and_fused(tmp_path):
+def test_exported_gelus_are_reordered_and_fused(tmp_path, ort_optimized_ops):
     model, net = _exported_mlp(tmp_path)
     original = onnx.ModelProto.FromString(model.SerializeToString())
-    assert "Gelu" not in _optimized_ops(original, tmp_path) and "BiasGelu" not in _optimized_ops(original, tmp_path)
+    before = ort_optimized_ops(original)
+    assert "Gelu" not in before and "BiasGelu" not in before
     assert reorder_gelu_for_onnxruntime(model) == 2
     onnx.checker.check_model(model, full_check=True)
-    ops = _optimized_ops(model, tmp_path)
+    ops = ort_optimized_ops(model)
     assert "Erf" not in ops and ops.count("Gelu") + ops.count("BiasGelu") == 2
     x = np.random.default_rng(0).standard_normal((4, 16)).astype(np.float32) * 3
     plain = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
@@ -78,10 +71,10 @@ def test_only_the_exact_gelu_pattern_is_rewritten():
     assert reorder_gelu_for_onnxruntime(model) == 0 and model.SerializeToString() == before
 
 
-def test_bundle_records_and_fuses_its_gelus(tiny_bundle, tmp_path):
+def test_bundle_records_and_fuses_its_gelus(tiny_bundle, ort_optimized_ops):
     manifest = json.loads((tiny_bundle / "manifest.json").read_text())
     for name in ("text_encoder", "grounder"):
         assert manifest["graphs"][name]["gelu_reordered"] > 0
         model = onnx.load(str(tiny_bundle / f"{name}.onnx"))
         assert reorder_gelu_for_onnxruntime(model) == 0
-        assert "Erf" not in _optimized_ops(model, tmp_path), f"{name}: a GELU was left unfused"
+        assert "Erf" not in ort_optimized_ops(model), f"{name}: a GELU was left unfused"

@@ -67,28 +67,19 @@ def test_int8_puts_qdq_on_inputs_only_as_tensorrt_recommends(int8_bundle, tiny_b
     assert json.loads((out / "manifest.json").read_text())["quantization"]["qdq_placement"] == "inputs and outputs"
 
 
-def test_uint8_form_runs_as_qlinear_convs_without_qlinear_add(tiny_bundle, tmp_path):
+def test_uint8_form_runs_as_qlinear_convs_without_qlinear_add(tiny_bundle, tmp_path, ort_optimized_ops):
     # The uint8 form exists so that ONNX Runtime's x86-64 CPU provider fuses the Q/DQ pairs into
     # QLinearConv kernels. Add stays float by default (a float Conv fuses its residual Add).
-    import onnxruntime as ort
-
-    def optimized_ops(bundle):
-        so = ort.SessionOptions()
-        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
-        so.optimized_model_filepath = str(bundle / "optimized.onnx")
-        ort.InferenceSession(str(bundle / "grounder.onnx"), so, providers=["CPUExecutionProvider"])
-        return [n.op_type for n in onnx.load(so.optimized_model_filepath).graph.node]
-
     out = quantize.quantize_bundle(tiny_bundle, tmp_path / "q", n_calib=4, allow_few=True, activation_type="uint8")
     q = json.loads((out / "manifest.json").read_text())["quantization"]
     assert q["op_types"] == list(quantize.ORT_CPU_OP_TYPES) and "Add" not in q["op_types"]
     assert q["activations"].startswith("uint8") and q["qdq_placement"] == "inputs and outputs"
-    ops = optimized_ops(out)
+    ops = ort_optimized_ops(out / "grounder.onnx")
     assert ops.count("QLinearConv") > 0, "ONNX Runtime did not fuse the uint8 Q/DQ convolutions"
     with_add = quantize.quantize_bundle(tiny_bundle, tmp_path / "a", n_calib=4, allow_few=True,
                                         activation_type="uint8", op_types=quantize.ORT_CPU_OP_TYPES + ("Add",))
     # ORT still fuses an Add that sits between two quantized tensors; the others stay float
-    assert ops.count("QLinearAdd") < optimized_ops(with_add).count("QLinearAdd")
+    assert ops.count("QLinearAdd") < ort_optimized_ops(with_add / "grounder.onnx").count("QLinearAdd")
 
 
 def test_int8_manifest_and_text_encoder_unchanged(int8_bundle, tiny_bundle):

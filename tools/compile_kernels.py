@@ -38,7 +38,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-TRITON_DTYPES = {"fp32": "fp32", "fp16": "fp16", "bf16": "bf16"}
+DTYPES = ("fp32", "fp16", "bf16")  # Triton's names for the torch dtypes the kernels take
 
 
 @dataclass
@@ -72,7 +72,7 @@ class Compiled:
 def msda_signature(dtype: str, backward: bool) -> dict:
     """Triton signature of the MSDeformAttn kernels (argument name -> type) for ``dtype`` inputs.
     The backward writes its three gradients in fp32 (see ``MSDeformAttnFunction.backward``)."""
-    t = "*" + TRITON_DTYPES[dtype]
+    t = "*" + dtype
     sig = {"value_ptr": t, "shapes_ptr": "*i32", "starts_ptr": "*i32", "loc_ptr": t, "attn_ptr": t}
     if backward:
         sig.update(grad_out_ptr=t, grad_value_ptr="*fp32", grad_loc_ptr="*fp32", grad_attn_ptr="*fp32")
@@ -85,7 +85,7 @@ def msda_signature(dtype: str, backward: bool) -> dict:
 
 def mask_head_signature(dtype: str) -> dict:
     """Triton signature of ``_fused_mask_head_kernel`` for ``dtype`` embeddings and logits."""
-    t = "*" + TRITON_DTYPES[dtype]
+    t = "*" + dtype
     sig = {"embed_ptr": t, "pixel_ptr": t, "global_ptr": t, "keep_ptr": "*u8", "masks_ptr": "*u8",
            "union_ptr": "*u8"}
     sig.update({k: "i32" for k in ("NQ", "D", "h", "w", "Ho", "Wo")})
@@ -98,18 +98,17 @@ def cases(all_configs: bool) -> list[Case]:
     """The specialisations to compile: every dtype and level count for both MSDeformAttn kernels
     (all autotune configurations or only BLOCK_Q 32 with 4 warps) and the mask head at 80 -> 320."""
     from instancevg.kernels.mask_head_triton import plan_tiles
-
     from instancevg.kernels.msda_triton import AUTOTUNE_SPACE
 
     configs = list(AUTOTUNE_SPACE) if all_configs else [(32, 4)]
     out = []
     for kernel in ("_msda_fwd_kernel", "_msda_bwd_kernel"):
-        for dtype in TRITON_DTYPES:
+        for dtype in DTYPES:
             for levels in (4, 3):
                 for bq, nw in configs:
                     out.append(Case(kernel, dtype, {"L": levels, "P": 4, "BLOCK_Q": bq, "BLOCK_D": 32}, nw))
     ty, tx, bh, bw = plan_tiles(80, 80, 320, 320)
-    for dtype in TRITON_DTYPES:
+    for dtype in DTYPES:
         out.append(Case("_fused_mask_head_kernel", dtype,
                         {"NQ_PAD": 16, "BD": 16, "TY": ty, "TX": tx, "BH": bh, "BW": bw}, 8))
     return out
@@ -174,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--arch", type=int, default=90, help="CUDA compute capability x10 (90: H100/H200, 87: Orin)")
     p.add_argument("--all-configs", action="store_true", help="every (BLOCK_Q, num_warps) of the MSDA autotuner")
     p.add_argument("--kernel", action="append", default=None, help="only this kernel (repeatable)")
-    p.add_argument("--dtype", action="append", default=None, choices=sorted(TRITON_DTYPES), help="only this dtype")
+    p.add_argument("--dtype", action="append", default=None, choices=DTYPES, help="only this dtype")
     p.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = p.parse_args(argv)
     os.environ["TRITON_INTERPRET"] = "0"  # the kernels module picks jit vs interpreter at import
