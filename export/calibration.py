@@ -42,7 +42,7 @@ def calibration_samples(spec: str, n: int, split: str = "train"):
             s = render_sample(seed, i, split)
             yield s.image, s.expression
         return
-    from instancevg.data.grefcoco import expand_expressions, load_grounding_json
+    from instancevg.data.record_json import expand_expressions, load_grounding_json
     from instancevg.image_io import load_image
 
     path = Path(spec)

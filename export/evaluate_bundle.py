@@ -27,7 +27,7 @@ def evaluate_bundle(bundle: str | Path, data_dir: str | Path, split: str = "test
     """
     from instancevg.runtime import Grounder
 
-    from instancevg.data.grefcoco import expand_expressions, load_grounding_json
+    from instancevg.data.record_json import expand_expressions, load_grounding_json
     from instancevg.image_io import load_image
     from instancevg.metrics.grec import GRECEvaluator
     from instancevg.metrics.gres import GRESEvaluator

@@ -36,9 +36,9 @@ def _cmd_train(args) -> int:
         train(cfg, resume=True, stop_at=args.stop_at, time_limit_s=_minutes(args.time_limit_min))
         return 0
     if not args.data or not args.out:
-        raise ValueError("train needs --data DIR and --out RUN (or --resume RUN)")
+        raise ValueError("train needs --data SPEC and --out RUN (or --resume RUN)")
     cfg = TrainConfig(
-        data=args.data, out=args.out, preset=args.preset, steps=args.steps or 20000, batch_size=args.batch_size,
+        data=args.data, val_data=args.val_data or [], precision=args.precision, out=args.out, preset=args.preset, steps=args.steps or 20000, batch_size=args.batch_size,
         lr=args.lr, val_every=args.val_every, val_samples=args.val_samples, ckpt_every=args.ckpt_every,
         keep_every=args.keep_every,
         num_workers=args.num_workers, seed=args.seed, device=args.device, warmup_steps=args.warmup_steps,
@@ -59,18 +59,26 @@ def _minutes(value: float | None) -> float | None:
 
 def _cmd_eval(args) -> int:
     from .atomic_io import atomic_write_json
+    from .api import DEFAULT_WEIGHTS
     from .checkpoint import load_model
-    from .data.dataset import JsonGroundingDataset
+    from .data.sources import DataSpec, eval_dataset
     from .evaluate import evaluate, format_table
 
     device = args.device or "cpu"
-    model = load_model(args.checkpoint, device)
-    data = JsonGroundingDataset(model.config, Path(args.data) / "dataset.json", args.split, limit=args.limit,
-                                full_masks=True)
+    spec = DataSpec.parse(args.data)
+    checkpoint = args.checkpoint or DEFAULT_WEIGHTS
+    model = load_model(checkpoint, device)
+    data = eval_dataset(spec, model.config, args.split, limit=args.limit)
     metrics = evaluate(model, data, batch_size=args.batch_size, device=device, num_workers=args.num_workers)
     print(format_table(metrics))
-    out = Path(args.out) if args.out else Path(args.data) / f"metrics_{args.split}.json"
-    atomic_write_json(out, {"checkpoint": str(args.checkpoint), "split": args.split, **metrics})
+    if args.out:
+        out = Path(args.out)
+    elif spec.kind == "procedural":
+        out = Path(spec.path) / f"metrics_{args.split}.json"
+    else:
+        out = Path("runs") / "eval" / f"metrics_{spec.kind}_{args.split}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(out, {"checkpoint": str(checkpoint), "data": str(spec), "split": args.split, **metrics})
     print(f"wrote {out}")
     return 0
 
@@ -163,7 +171,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("train", help="train (or --resume) a model")
     t.add_argument("--preset", default="edge")
-    t.add_argument("--data", help="dataset directory (dataset.json)")
+    t.add_argument("--data", action="append", metavar="SPEC",
+                   help="training source KIND:PATH[:EXTRA][@WEIGHT], repeat for a weighted mixture; KIND is one of "
+                        "grefcoco, refcoco, refcoco+, refcocog, refzom, coco, copy-paste, procedural (a bare "
+                        "directory with dataset.json is procedural)")
+    t.add_argument("--val-data", action="append", metavar="SPEC",
+                   help="validation source (repeatable; default: the val split of each --data source)")
+    t.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
+                   help="autocast precision (default auto: bf16 on CUDA and on CPUs with AVX-512 BF16, else fp32)")
     t.add_argument("--out", help="run directory")
     t.add_argument("--resume", help="run directory to continue exactly")
     t.add_argument("--steps", type=int)
@@ -186,14 +201,18 @@ def build_parser() -> argparse.ArgumentParser:
     t.set_defaults(func=_cmd_train)
 
     e = sub.add_parser("eval", help="evaluate a checkpoint on a split")
-    e.add_argument("--checkpoint", required=True)
-    e.add_argument("--data", required=True)
-    e.add_argument("--split", default="test")
+    e.add_argument("--checkpoint", help="model .safetensors or training checkpoint dir (default: shipped model)")
+    e.add_argument("--data", required=True, metavar="SPEC",
+                   help="KIND:PATH[:EXTRA] as for train (a bare directory with dataset.json is procedural)")
+    e.add_argument("--split", default="test",
+                   help="split name: val, test (procedural, RefCOCOg), testA, testB (RefCOCO/+, gRefCOCO), "
+                        "train; default test")
     e.add_argument("--limit", type=int)
     e.add_argument("--batch-size", type=int, default=8)
     e.add_argument("--num-workers", type=int, default=0)
     e.add_argument("--device")
-    e.add_argument("--out", help="metrics JSON path (default DATA/metrics_SPLIT.json)")
+    e.add_argument("--out", help="metrics JSON path (default: DIR/metrics_SPLIT.json for procedural data, "
+                                 "runs/eval/metrics_KIND_SPLIT.json otherwise)")
     e.set_defaults(func=_cmd_eval)
 
     k = sub.add_parser("pack", help="turn a training checkpoint (or the average of several) into a release "

@@ -4,6 +4,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .precision import float32_region
+
 
 def inverse_sigmoid(x: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
     """logit(x) with x clamped to [eps, 1 - eps]."""
@@ -47,17 +49,19 @@ class InstanceHeads(nn.Module):
             self.box_head.layers[-1].bias.copy_(torch.tensor([0.0, 0.0, -1.5, -1.5]))
 
     def classify(self, hidden: torch.Tensor) -> torch.Tensor:
-        """hidden (B, Nq, d) -> class logits (B, Nq, 2) ordered (foreground, no-object)."""
-        return self.class_head(hidden)
+        """hidden (B, Nq, d) -> class logits (B, Nq, 2) float32, ordered (foreground, no-object)."""
+        with float32_region(hidden):
+            return self.class_head(hidden.float())
 
     def boxes(self, hidden: torch.Tensor, reference_points: torch.Tensor) -> torch.Tensor:
         """hidden (B, Nq, d), reference points (B, Nq, 2) in [0, 1] -> boxes (B, Nq, 4) cxcywh normalised; the centre
         is sigmoid(logit(R) + delta), so point and box stay consistent.
         """
-        delta = self.box_head(hidden)
-        centre = torch.sigmoid(inverse_sigmoid(reference_points) + delta[..., :2])
-        size = torch.sigmoid(delta[..., 2:])
-        return torch.cat([centre, size], dim=-1)
+        with float32_region(hidden):  # coordinates stay float32 under autocast
+            delta = self.box_head(hidden.float())
+            centre = torch.sigmoid(inverse_sigmoid(reference_points.float()) + delta[..., :2])
+            size = torch.sigmoid(delta[..., 2:])
+            return torch.cat([centre, size], dim=-1)
 
     def mask_embed(self, hidden: torch.Tensor) -> torch.Tensor:
         """hidden (B, Nq, d) -> mask embeddings (B, Nq, mask_dim)."""

@@ -5,6 +5,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .precision import float32_region
+
 from .neck import SeparableConvBlock
 
 
@@ -52,6 +54,7 @@ class PixelDecoder(nn.Module):
             x = step(x, feats[lvl])
         pixel = x
         global_mask = self.global_mask(pixel)
-        pooled = torch.cat([pixel.mean(dim=(2, 3)), pixel.amax(dim=(2, 3)), sentence], dim=1)
-        existence = self.existence(pooled)
+        with float32_region(pixel):  # the no-target decision stays float32 under autocast
+            pooled = torch.cat([pixel.mean(dim=(2, 3)), pixel.amax(dim=(2, 3)), sentence], dim=1).float()
+            existence = self.existence(pooled)
         return pixel, global_mask, existence

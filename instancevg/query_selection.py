@@ -78,7 +78,7 @@ class AdaptiveQuerySelection(nn.Module):
         t = self.norm1(text + self.text_to_image(text, img + pos, img, need_weights=False)[0])
         logits = torch.einsum("bld,bnd->bln", self.map_query(t), self.map_key(img + pos)) * self.scale
         logits = logits.masked_fill((text_mask == 0)[:, :, None], -1e4)
-        heatmap = logits.amax(dim=1).reshape(b, h, w)
+        heatmap = logits.amax(dim=1).reshape(b, h, w).float()  # reference points chosen in float32
         ref = select_reference_points(torch.sigmoid(heatmap.detach()), self.num_queries, self.distance_weight)
         grid = (2 * ref - 1).unsqueeze(2)  # (B, Nq, 1, 2)
         local = F.grid_sample(f16, grid, mode="bilinear", align_corners=False).squeeze(-1).transpose(1, 2)

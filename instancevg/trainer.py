@@ -16,13 +16,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import DataLoader, Sampler
 from tqdm import tqdm
 
 from .atomic_io import atomic_write_bytes, atomic_write_json
 from .checkpoint import latest_checkpoint, load_training_checkpoint, save_training_checkpoint
 from .config import get_preset
-from .data.dataset import GroundingCollate, JsonGroundingDataset, ProceduralGroundingDataset, dataset_info
+from .data.dataset import GroundingCollate
+from .data.sources import DataSpec, describe_sources, eval_dataset, train_dataset
 from .evaluate import evaluate, headline
 from .losses import grounding_loss
 from .model import InstanceVGModel
@@ -30,9 +31,19 @@ from .model import InstanceVGModel
 
 @dataclass
 class TrainConfig:
-    """Options of one training run (saved in RUN/train_config.json)."""
+    """Options of one training run (saved in RUN/train_config.json).
 
-    data: str
+    ``data`` lists training sources as SPECs (``instancevg.data.sources``: ``KIND:PATH[:EXTRA][@WEIGHT]``,
+    several make a weighted mixture); ``val_data`` the validation sources (default: each training
+    source that has a ``val`` split, copy-paste excluded). ``precision``: ``auto`` is bf16 autocast
+    on CUDA (fp16 where bf16 is unsupported) and on CPUs with native bf16 (AVX-512 BF16 / AMX),
+    fp32 elsewhere; ``fp32``, ``bf16`` and ``fp16`` (CUDA only) force one. ``amp: false`` is fp32.
+
+    Raises:
+        ValueError: ``keep_every`` < 0, no data source, a bad SPEC, or an unknown precision.
+    """
+
+    data: list[str]
     out: str
     preset: str = "edge"
     steps: int = 20000
@@ -54,10 +65,44 @@ class TrainConfig:
     amp: bool = True
     device: str = "auto"
     init_from: str | None = None
+    val_data: list[str] = field(default_factory=list)
+    precision: str = "auto"
 
     def __post_init__(self):
+        if isinstance(self.data, str):  # a run directory from before data sources were lists
+            self.data = [self.data]
+        if not self.data:
+            raise ValueError("no training data source (--data SPEC)")
+        for spec in [*self.data, *self.val_data]:
+            DataSpec.parse(spec)
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
         if self.keep_every < 0:
             raise ValueError(f"keep_every must be >= 0 (0 keeps only the last 2 checkpoints), got {self.keep_every}")
+
+
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+
+def autocast_dtype(cfg: TrainConfig, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype of a run on ``device`` (None: plain fp32); see :class:`TrainConfig`.
+
+    Raises:
+        ValueError: fp16 asked for on the CPU.
+    """
+    from .precision import cpu_supports_bf16
+
+    if not cfg.amp or cfg.precision == "fp32":
+        return None
+    if cfg.precision == "fp16":
+        if device.type != "cuda":
+            raise ValueError("precision fp16 needs CUDA; use bf16 or fp32 on the CPU")
+        return torch.float16
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if cfg.precision == "bf16" or cpu_supports_bf16():
+        return torch.bfloat16
+    return None
 
 
 def _lr_lambda(cfg: TrainConfig):
@@ -85,30 +130,31 @@ class GlobalIndexSampler(Sampler[int]):
             yield from range(base, base + self.batch)
 
 
-class _CyclicRecords(Dataset):
-    """Global index g -> item perm_e[g % N] with a fresh permutation per epoch e = g // N."""
+def validation_specs(cfg: TrainConfig) -> list[DataSpec]:
+    """``cfg.val_data``, or each training source with a ``val`` split (copy-paste has none).
 
-    def __init__(self, base: Dataset, seed: int):
-        self.base, self.seed = base, seed
-
-    def __len__(self):
-        return 2**62
-
-    def __getitem__(self, g: int):
-        n = len(self.base)
-        perm = np.random.default_rng([self.seed, g // n]).permutation(n)
-        return self.base[int(perm[g % n])]
+    Raises:
+        ValueError: a COCO source without ``split.json`` as its own validation (train = val).
+    """
+    if cfg.val_data:
+        return [DataSpec.parse(s) for s in cfg.val_data]
+    specs = [DataSpec.parse(s) for s in cfg.data]
+    out = []
+    for spec in specs:
+        if spec.kind == "copy-paste":
+            continue
+        if spec.kind == "coco" and not (Path(spec.path).parent / "split.json").is_file():
+            raise ValueError(f"{spec}: no split.json beside the instances file, so its 'val' would be the training "
+                             f"images; give --val-data")
+        out.append(DataSpec(spec.kind, spec.path, spec.extra))
+    return list(dict.fromkeys(out))
 
 
 def build_datasets(cfg: TrainConfig, model_config):
-    """(train dataset indexed by global index, validation dataset with full-size masks)."""
-    info = dataset_info(cfg.data)
-    json_path = Path(cfg.data) / "dataset.json"
-    if info.get("generator") == "instancevg.procedural":
-        train = ProceduralGroundingDataset(model_config, int(info["seed"]), "train", length=2**62)
-    else:
-        train = _CyclicRecords(JsonGroundingDataset(model_config, json_path, "train"), cfg.seed)
-    val = JsonGroundingDataset(model_config, json_path, "val", limit=cfg.val_samples, full_masks=True)
+    """(training stream indexed by global index, {label: validation dataset with full-size masks})."""
+    train = train_dataset([DataSpec.parse(s) for s in cfg.data], model_config, cfg.seed)
+    val = {str(spec): eval_dataset(spec, model_config, "val", limit=cfg.val_samples)
+           for spec in validation_specs(cfg)}
     return train, val
 
 
@@ -120,6 +166,15 @@ def _distributed() -> tuple[int, int, int]:
     rank = torch.distributed.get_rank() if world > 1 else 0
     local = int(os.environ.get("LOCAL_RANK", "0"))
     return rank, world, local
+
+
+def _by_source(val: dict) -> dict[str, dict]:
+    """A history entry's validation metrics by source (entries before sources were named: one, "val")."""
+    return val if all(isinstance(v, dict) for v in val.values()) else {"val": val}
+
+
+def _val_sources(val_entries: list[dict]) -> list[str]:
+    return list(dict.fromkeys(k for h in val_entries for k in _by_source(h["val"])))
 
 
 def write_curve(history: list[dict], path: Path) -> None:
@@ -145,9 +200,13 @@ def write_curve(history: list[dict], path: Path) -> None:
     axes[0].set_title("training loss")
     if train:
         axes[0].legend()
-    for name in ("GREC Pr@(F1=1,IoU>=0.5)", "GREC N-acc", "GRES cIoU", "GRES gIoU"):
-        if val:
-            axes[1].plot([h["step"] for h in val], [h["val"][name] for h in val], marker="o", label=name)
+    names = ("GREC Pr@(F1=1,IoU>=0.5)", "GREC N-acc", "GRES gIoU") if len(_val_sources(val)) > 1 else (
+        "GREC Pr@(F1=1,IoU>=0.5)", "GREC N-acc", "GRES cIoU", "GRES gIoU")
+    for source in _val_sources(val):
+        points = [(h["step"], _by_source(h["val"])[source]) for h in val if source in _by_source(h["val"])]
+        prefix = f"{source}: " if len(_val_sources(val)) > 1 else ""
+        for name in names:
+            axes[1].plot([p[0] for p in points], [p[1][name] for p in points], marker="o", label=prefix + name)
     axes[1].set_ylim(0, 1)
     axes[1].set_xlabel("step")
     axes[1].set_title("validation")
@@ -177,7 +236,7 @@ def _out_of_time(t0: float, limit_s: float | None, device: torch.device, world: 
 
 def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, stop_at: int | None = None,
           time_limit_s: float | None = None) -> dict:
-    """Run (or resume) training; returns the last validation metrics (headline form).
+    """Run (or resume) training; returns the last validation metrics, ``{source: headline}``.
 
     ``stop_at`` ends the run after that global step (after its checkpoint), as an interruption
     would; ``resume=True`` later continues exactly. ``time_limit_s`` does the same at the first
@@ -220,20 +279,23 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, stop_at
         start, history = int(state["step"]), state.get("history", [])
     elif rank == 0:
         atomic_write_json(run / "train_config.json", asdict(cfg))
+    if rank == 0:
+        atomic_write_json(run / "data_sources.json", describe_sources([DataSpec.parse(s) for s in cfg.data],
+                                                                      validation_specs(cfg)))
 
     ddp_model = model
     if world > 1:
         ddp_model = torch.nn.parallel.DistributedDataParallel(
             model, device_ids=[device.index] if device.type == "cuda" else None)
-    train_set, val_set = build_datasets(cfg, model_config)
+    train_set, val_sets = build_datasets(cfg, model_config)
     loader = DataLoader(
         train_set, batch_size=cfg.batch_size, sampler=GlobalIndexSampler(start, cfg.steps, cfg.batch_size, rank, world),
         num_workers=cfg.num_workers, collate_fn=GroundingCollate(model_config),
         persistent_workers=False, prefetch_factor=4 if cfg.num_workers else None,
     )
-    use_amp = cfg.amp and device.type == "cuda"
-    amp_dtype = torch.bfloat16 if use_amp and torch.cuda.is_bf16_supported() else torch.float16
-    scaler = torch.amp.GradScaler("cuda", enabled=use_amp and amp_dtype == torch.float16)
+    amp_dtype = autocast_dtype(cfg, device)
+    use_amp = amp_dtype is not None
+    scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
     model.train()
     last_val: dict = {}
     bar = tqdm(total=cfg.steps, initial=start, desc="train", disable=not progress or rank != 0, dynamic_ncols=True)
@@ -269,10 +331,13 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, stop_at
                 history.append(entry)
                 bar.set_postfix(loss=f"{entry['loss']:.3f}")
             if done % cfg.val_every == 0 or done == cfg.steps:
-                metrics = evaluate(model, val_set, batch_size=cfg.batch_size, device=device, progress=False)
-                last_val = headline(metrics)
+                last_val = {}
+                for label, val_set in val_sets.items():
+                    last_val[label] = headline(evaluate(model, val_set, batch_size=cfg.batch_size, device=device,
+                                                        progress=False))
+                    tqdm.write(f"step {done} val {label}: "
+                               + ", ".join(f"{k} {v:.3f}" for k, v in last_val[label].items()))
                 history.append({"step": done, "val": last_val})
-                tqdm.write(f"step {done}: " + ", ".join(f"{k} {v:.3f}" for k, v in last_val.items()))
                 write_curve(history, run / "curve.png")
             if done % cfg.ckpt_every == 0 or done in (cfg.steps, end):
                 save_training_checkpoint(run, done, model, optimizer, scheduler, {"history": history},

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from instancevg.data.grefcoco import load_grounding_json
+from instancevg.data.record_json import load_grounding_json
 from instancevg.data.make_data import make_data
 from instancevg.data.procedural import (
     COLORS,

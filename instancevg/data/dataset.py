@@ -1,5 +1,5 @@
-"""Torch datasets over the procedural benchmark (drawn on the fly from (seed, index)) and over
-gRefCOCO-style JSON records, plus the batch collate function."""
+"""Torch datasets: the procedural benchmark and COCO-label scenes (drawn on the fly from (seed,
+index)), copy-paste compositions, loaded grounding records, plus the batch collate function."""
 from __future__ import annotations
 
 import json
@@ -12,8 +12,13 @@ from torch.utils.data import Dataset
 from ..config import ModelConfig
 from ..image_io import load_image
 from ..text_encoder import TextTokenizer
-from .grefcoco import expand_expressions, load_grounding_json
+from .coco import CocoImage
+from .coco_expressions import candidate_expressions, draw_expression, scene_objects
+from .copy_paste import CopyPasteComposer
+from .mixture import EpochPermutation
 from .procedural import render_sample
+from .record_json import load_grounding_json
+from .records import GroundingRecord, expand_expressions
 from .transforms import prepare_targets, preprocess_image
 
 
@@ -69,13 +74,12 @@ class ProceduralGroundingDataset(Dataset):
         return _item(s.image, s.expression, s.boxes, s.masks, self.config, s.sample_id, self.full_masks)
 
 
-class JsonGroundingDataset(Dataset):
-    """One item per (record, expression) of a gRefCOCO / Ref-ZOM / RefCOCO-style JSON split."""
+class RecordsDataset(Dataset):
+    """One item per (record, expression) of loaded :class:`GroundingRecord` s (any loader)."""
 
-    def __init__(self, config: ModelConfig, json_path: str | Path, split: str, image_root=None,
-                 limit: int | None = None, full_masks: bool = False):
+    def __init__(self, config: ModelConfig, records: list[GroundingRecord], limit: int | None = None,
+                 full_masks: bool = False):
         self.config, self.full_masks = config, full_masks
-        records = load_grounding_json(json_path, split, image_root=image_root)
         self.items = expand_expressions(records)
         if limit is not None:
             self.items = self.items[:limit]
@@ -92,6 +96,96 @@ class JsonGroundingDataset(Dataset):
                 f"{record.width}x{record.height}"
             )
         return _item(image, text, record.boxes, record.masks(), self.config, str(record.image_id), self.full_masks)
+
+
+class JsonGroundingDataset(RecordsDataset):
+    """:class:`RecordsDataset` over one split of the project's grounding JSON (``dataset.json``)."""
+
+    def __init__(self, config: ModelConfig, json_path: str | Path, split: str, image_root=None,
+                 limit: int | None = None, full_masks: bool = False):
+        super().__init__(config, load_grounding_json(json_path, split, image_root=image_root), limit, full_masks)
+
+
+class CyclicDataset(Dataset):
+    """Global index g -> ``base[perm_e[g % N]]``, a fresh permutation per epoch e = g // N (computed
+    once per epoch, not per item)."""
+
+    def __init__(self, base: Dataset, seed: int):
+        self.base, self.order = base, EpochPermutation(len(base), seed)
+
+    def __len__(self) -> int:
+        return 2**62
+
+    def __getitem__(self, g: int):
+        return self.base[self.order(g)]
+
+
+def _scene_item(config: ModelConfig, image: np.ndarray, masks: np.ndarray, categories, crowd, vocabulary,
+                rng: np.random.Generator, sample_id: str, full_masks: bool, visible=None) -> dict:
+    """Draw one expression for a labelled scene and build the model item for it."""
+    h, w = image.shape[:2]
+    objects = scene_objects(image, masks, categories, crowd, visible)
+    expr = draw_expression(candidate_expressions(objects, w, h, vocabulary), rng)
+    if expr is None:
+        raise ValueError(f"{sample_id}: no expression can be generated for this scene")
+    t = list(expr.targets)
+    boxes = np.stack([objects[k].box for k in t]) if t else np.zeros((0, 4), np.float32)
+    return _item(image, expr.text, boxes, masks[t], config, sample_id, full_masks)
+
+
+class CocoGroundingDataset(Dataset):
+    """Grounding samples drawn from COCO-format object records (:mod:`instancevg.data.coco_expressions`).
+
+    Item g is image ``perm_e[g % N]`` (``shuffle=True``, training) or ``g % N`` (evaluation), with an
+    expression drawn from ``rng([seed, g])``: the same (seed, g) always gives the same sample.
+
+    Args:
+        config: model config (input size, mask size).
+        images: object records (one split).
+        vocabulary: every category name of the dataset (for no-target expressions).
+        seed: expression seed.
+        length: dataset length (training: 2**62; evaluation: N x expressions per image).
+        shuffle: permute images per epoch.
+        full_masks: keep the union mask at the original size (evaluation).
+    """
+
+    def __init__(self, config: ModelConfig, images: list[CocoImage], vocabulary: list[str], seed: int,
+                 length: int, shuffle: bool, full_masks: bool = False):
+        if not images:
+            raise ValueError("no images to draw grounding samples from")
+        self.config, self.images, self.vocabulary, self.seed = config, images, vocabulary, seed
+        self.length, self.full_masks = length, full_masks
+        self.order = EpochPermutation(len(images), seed) if shuffle else None
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, g: int) -> dict:
+        im = self.images[self.order(g) if self.order else g % len(self.images)]
+        image = load_image(im.image_path)
+        if image.shape[:2] != (im.height, im.width):
+            raise ValueError(f"{im.image_path} is {image.shape[1]}x{image.shape[0]} but the instances file says "
+                             f"{im.width}x{im.height}")
+        return _scene_item(self.config, image, im.masks(), [o.category for o in im.objects],
+                           [o.iscrowd for o in im.objects], self.vocabulary, np.random.default_rng([self.seed, g]),
+                           f"coco-{im.image_id}-{g}", self.full_masks)
+
+
+class CopyPasteDataset(Dataset):
+    """Copy-paste compositions (:mod:`instancevg.data.copy_paste`) with generated expressions; item g
+    is drawn from ``rng([seed, g])``. Training only."""
+
+    def __init__(self, config: ModelConfig, composer: CopyPasteComposer, vocabulary: list[str], seed: int):
+        self.config, self.composer, self.vocabulary, self.seed = config, composer, vocabulary, seed
+
+    def __len__(self) -> int:
+        return 2**62
+
+    def __getitem__(self, g: int) -> dict:
+        rng = np.random.default_rng([self.seed, g])
+        scene = self.composer.compose(rng)
+        return _scene_item(self.config, scene.image, scene.masks, scene.categories, scene.crowd, self.vocabulary,
+                           rng, f"copy-paste-{g}", False, scene.visible_fraction)
 
 
 class GroundingCollate:
