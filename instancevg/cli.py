@@ -38,7 +38,8 @@ def _cmd_train(args) -> int:
     if not args.data or not args.out:
         raise ValueError("train needs --data SPEC and --out RUN (or --resume RUN)")
     cfg = TrainConfig(
-        data=args.data, val_data=args.val_data or [], precision=args.precision, out=args.out, preset=args.preset, steps=args.steps or 20000, batch_size=args.batch_size,
+        data=args.data, val_data=args.val_data or [], precision=args.precision, out=args.out, preset=args.preset,
+        steps=args.steps or 20000, batch_size=args.batch_size,
         lr=args.lr, val_every=args.val_every, val_samples=args.val_samples, ckpt_every=args.ckpt_every,
         keep_every=args.keep_every,
         num_workers=args.num_workers, seed=args.seed, device=args.device, warmup_steps=args.warmup_steps,

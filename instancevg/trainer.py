@@ -277,9 +277,8 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, stop_at
     if resume:
         state = load_training_checkpoint(latest_checkpoint(run), model, optimizer, scheduler)
         start, history = int(state["step"]), state.get("history", [])
-    elif rank == 0:
+    if rank == 0:  # on resume too: `--resume RUN --steps N` records the new length
         atomic_write_json(run / "train_config.json", asdict(cfg))
-    if rank == 0:
         atomic_write_json(run / "data_sources.json", describe_sources([DataSpec.parse(s) for s in cfg.data],
                                                                       validation_specs(cfg)))
 

@@ -165,6 +165,22 @@ def test_eval_writes_metrics(tiny_ckpt, tmp_path, capsys):
     assert "GRES cIoU" in text
 
 
+def test_eval_released_format_with_shipped_model_by_default(tmp_path, capsys, monkeypatch):
+    """`instancevg eval --data grefcoco:ROOT --split val` needs no --checkpoint."""
+    from released_formats import write_grefcoco
+
+    root = write_grefcoco(tmp_path / "g")
+    monkeypatch.chdir(tmp_path)
+    code, text, err = _run(["eval", "--data", f"grefcoco:{root}", "--split", "val"], capsys)
+    assert code == 0, err
+    assert "GREC Pr@(F1=1,IoU>=0.5)" in text and "samples" in text
+    metrics = json.loads((tmp_path / "runs" / "eval" / "metrics_grefcoco_val.json").read_text())
+    assert metrics["n_samples"] == 1 and metrics["checkpoint"] == str(DEFAULT_WEIGHTS)
+    assert metrics["data"] == f"grefcoco:{root}"
+    code, _, err = _run(["eval", "--data", f"grefcoco:{root}", "--split", "testB"], capsys)
+    assert code == 2 and "unknown split 'testB'" in err
+
+
 def test_make_data_cli_is_deterministic(tmp_path, capsys):
     for name in ("a", "b"):
         assert main(["make-data", "--out", str(tmp_path / name), "--seed", "9", "--n-val", "2", "--n-test", "2"]) == 0

@@ -367,3 +367,21 @@ def test_modulation_gate_equals_key_convolution():
     sim = sim + torch.einsum("bchw,c->bhw", xm, mod.key.bias).unsqueeze(1)
     gate = torch.sigmoid(sim * mod.scale)
     torch.testing.assert_close(mod(x, s), mod.norm(xm + xm * gate), rtol=1e-5, atol=1e-5)
+
+
+def test_bf16_autocast_keeps_boxes_scores_and_points_float32(tiny_model):
+    """Under bf16 autocast (the CPU training default where AVX-512 BF16 exists) the box, class,
+    existence and reference-point outputs stay float32; outside autocast nothing changes."""
+    torch.manual_seed(0)
+    images = torch.randn(2, 3, tiny_model.config.image_size, tiny_model.config.image_size)
+    ids = torch.randint(1000, 2000, (2, 6))
+    mask = torch.ones(2, 6, dtype=torch.long)
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        out = tiny_model(images, ids, mask)
+    for key in ("pred_boxes", "pred_logits", "existence", "reference_points", "scores", "heatmap"):
+        assert out[key].dtype == torch.float32, key
+    assert all(a["pred_boxes"].dtype == torch.float32 for a in out["aux_outputs"])
+    assert out["pixel_embed"].dtype == torch.bfloat16  # the trunk did run in bf16
+    with torch.no_grad():
+        plain = tiny_model(images, ids, mask)
+    assert plain["pixel_embed"].dtype == plain["pred_masks"].dtype == torch.float32

@@ -47,7 +47,8 @@ def test_resume_continues_exactly(tiny_data, tmp_path):
     assert (straight / "curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     history = json.loads((straight / "history.json").read_text())
     assert any("loss" in h for h in history) and any("val" in h for h in history)
-    assert "GREC Pr@(F1=1,IoU>=0.5)" in metrics
+    assert list(metrics) == [f"procedural:{tiny_data}"]  # validation metrics by source
+    assert "GREC Pr@(F1=1,IoU>=0.5)" in metrics[f"procedural:{tiny_data}"]
     # only the last two checkpoints are kept, and no temporary directory is left
     names = sorted(p.name for p in (straight / "checkpoints").iterdir())
     assert names == ["step-0000002", "step-0000004"]
@@ -100,3 +101,37 @@ def test_cli_resume_rejects_negative_keep_every(tiny_data, tmp_path, capsys):
     train(_cfg(tiny_data, run, steps=1, val_every=100), progress=False)
     assert main(["train", "--resume", str(run), "--keep-every", "-2"]) == 2
     assert "keep_every must be >= 0" in capsys.readouterr().err
+
+
+def test_mixture_of_coco_and_procedural_runs_and_extends(tiny_data, tmp_path, capsys):
+    """`train --data coco:... --data procedural:...@0.5` checkpoints, records its sources, and
+    `--resume RUN --steps N` extends it without editing train_config.json."""
+    from instancevg.cli import main
+    from released_formats import write_instances
+
+    inst = write_instances(tmp_path / "coco", tmp_path / "coco")
+    (tmp_path / "coco" / "split.json").write_text(json.dumps({"train": [1, 2], "val": [3]}))
+    run = tmp_path / "mix"
+    args = ["train", "--preset", "edge-tiny", "--data", f"coco:{inst}", "--data", f"procedural:{tiny_data}@0.5",
+            "--out", str(run), "--steps", "2", "--batch-size", "2", "--val-every", "2", "--val-samples", "2",
+            "--ckpt-every", "1", "--num-workers", "0", "--warmup-steps", "1"]
+    assert main(args) == 0
+    sources = json.loads((run / "data_sources.json").read_text())
+    assert [s["spec"] for s in sources["train"]] == [f"coco:{inst}", f"procedural:{tiny_data}@0.5"]
+    assert [s["spec"] for s in sources["val"]] == [f"coco:{inst}", f"procedural:{tiny_data}"]
+    assert all(len(h) == 64 for s in sources["train"] for h in s["files"].values())  # SHA-256 of each file
+    history = json.loads((run / "history.json").read_text())
+    assert set(next(h for h in history if "val" in h)["val"]) == {f"coco:{inst}", f"procedural:{tiny_data}"}
+    assert main(["train", "--resume", str(run), "--steps", "3"]) == 0
+    assert json.loads((run / "latest.json").read_text())["step"] == 3
+    assert json.loads((run / "train_config.json").read_text())["steps"] == 3
+    assert main(["train", "--preset", "edge-tiny", "--data", "copy-paste", "--out", str(tmp_path / "x")]) == 2
+    assert "expected KIND:PATH" in capsys.readouterr().err
+
+
+def test_coco_without_split_file_needs_val_data(tmp_path):
+    from released_formats import write_instances
+
+    inst = write_instances(tmp_path / "coco", tmp_path / "coco")
+    with pytest.raises(ValueError, match="no split.json.*give --val-data"):
+        train(_cfg(f"coco:{inst}", tmp_path / "run", steps=1), progress=False)
