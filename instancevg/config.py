@@ -29,7 +29,10 @@ class ModelConfig:
             memory). The stride-4 level always feeds the pixel decoder.
         max_text_len: token budget L (with [CLS]/[SEP]); longer expressions are truncated.
         text_layers: number of MiniLM-L6 transformer layers kept (6 = the whole encoder).
-        freeze_text: keep the text encoder frozen (default, as in the reference).
+        freeze_text: keep the text encoder frozen (default here; the reference fine-tunes its
+            BEiT-3 text path).
+        train_text_layers: with ``freeze_text``, unfreeze this many of MiniLM's top layers
+            (trained at ``TrainConfig.text_lr_mult`` x lr and stored in checkpoints); 0 = none.
         num_queries: Nq, static number of instance queries / reference points.
         fusion_layers: layers of the bidirectional image<->text transformer (stride 16/32).
         decoder_layers: deformable decoder layers; heads are shared over layers.
@@ -52,7 +55,8 @@ class ModelConfig:
             export always traces the references (``instancevg.kernels.dispatch``).
 
     Raises:
-        ValueError: for an unknown ``kernels`` value, ``decoder_levels`` outside 1..4, a
+        ValueError: for an unknown ``kernels`` value, ``train_text_layers`` outside 0..text_layers,
+            ``decoder_levels`` outside 1..4, a
             ``mask_dim`` that is not a positive multiple of 4 or ``nms_iou`` outside (0, 1].
     """
 
@@ -64,6 +68,7 @@ class ModelConfig:
     max_text_len: int = 40
     text_layers: int = 6
     freeze_text: bool = True
+    train_text_layers: int = 0
     num_queries: int = 10
     fusion_layers: int = 1
     decoder_layers: int = 3
@@ -84,6 +89,9 @@ class ModelConfig:
         check_nms_iou(self.nms_iou, "ModelConfig.nms_iou")
         if not 1 <= self.decoder_levels <= 4:
             raise ValueError(f"decoder_levels must be 1..4 (strides 32 down to 4), got {self.decoder_levels}")
+        if not 0 <= self.train_text_layers <= self.text_layers:
+            raise ValueError(f"train_text_layers must be in 0..text_layers={self.text_layers}, got "
+                             f"{self.train_text_layers}")
         if self.mask_dim < 4 or self.mask_dim % 4:
             raise ValueError(f"mask_dim must be a positive multiple of 4 (GroupNorm groups), got {self.mask_dim}")
 

@@ -1,7 +1,8 @@
 """Training losses of InstanceVG-edge (DESIGN.md "Training").
 
 * Detection, every decoder layer (own matching per layer): CE with no-object weight 0.1,
-  5 * L1(box) + 2 * (1 - GIoU), normalised by the number of GT instances in the batch (min 1).
+  5 * L1(box) + 2 * (1 - GIoU), normalised by the number of GT instances in the batch (min 1);
+  ``LOSS_WEIGHTINGS["official"]`` scales it as the reference code does (see there).
   Samples without targets supervise every query as no-object.
 * Masks, last layer: matched instance masks Dice + BCE; unmatched queries BCE against an empty
   mask * 0.2 (Dice is undefined against an empty target, so only BCE there); global mask
@@ -25,8 +26,17 @@ from .matcher import MatcherWeights, hungarian_match
 
 @dataclass(frozen=True)
 class LossWeights:
-    """Weights of the loss terms (defaults from DESIGN.md)."""
+    """Weights of the loss terms (defaults from DESIGN.md).
 
+    ``detection_scale`` multiplies the whole detection loss (every layer); ``aux_ce`` /
+    ``aux_l1`` / ``aux_giou`` weigh the earlier decoder layers (None: as the last layer).
+    :data:`LOSS_WEIGHTINGS` names the two settings in use.
+    """
+
+    detection_scale: float = 1.0
+    aux_ce: float | None = None
+    aux_l1: float | None = None
+    aux_giou: float | None = None
     ce: float = 1.0
     no_object: float = 0.1
     l1: float = 5.0
@@ -40,12 +50,27 @@ class LossWeights:
     existence: float = 0.2
 
 
+LOSS_WEIGHTINGS = {
+    # DESIGN.md as first written: 1 / 5 / 2 on every decoder layer.
+    "design": LossWeights(),
+    # As Dmmm1997/InstanceVG applies it (configs/gres/InstanceVG-grefcoco.py, models/heads/
+    # uni_gref_deformable_head.py): the detection sum is scaled by loss_weight["bbox"] = 0.1 and the
+    # auxiliary layers' loss_class_i / loss_bbox_i / loss_giou_i are missing from the weight dict, so
+    # they keep weight 1: effective 0.1 / 0.5 / 0.2 on the last layer, 0.1 / 0.1 / 0.1 on earlier ones.
+    "official": LossWeights(detection_scale=0.1, aux_ce=1.0, aux_l1=1.0, aux_giou=1.0),
+}
+
+
 def dice_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """Soft Dice loss per row: logits/targets (N, P) -> (N,), smoothing 1 so empty targets are finite."""
     p = logits.sigmoid()
     num = 2 * (p * targets).sum(-1) + 1
     den = p.sum(-1) + targets.sum(-1) + 1
     return 1 - num / den
+
+
+def _or(value: float | None, default: float) -> float:
+    return default if value is None else value
 
 
 def _detection_losses(logits, boxes, matches, gt_boxes, num_gt, w: LossWeights):
@@ -73,6 +98,7 @@ def grounding_loss(
     targets: list[dict],
     weights: LossWeights = LossWeights(),
     matcher_weights: MatcherWeights = MatcherWeights(),
+    num_gt: float | None = None,
 ) -> dict[str, torch.Tensor]:
     """Total training loss and its parts.
 
@@ -81,13 +107,16 @@ def grounding_loss(
         targets: per sample ``{"boxes": (K,4) cxcywh normalised, "masks": (K,h,w) float in
             [0,1] at the pixel-embedding size, "union": (h,w) float}``; K = 0 for no-target.
         weights, matcher_weights: loss and matching-cost weights.
+        num_gt: the normaliser of the box and matched-mask losses; default this batch's GT count.
+            Under DDP pass the count summed over ranks divided by the world size (as DETR's
+            ``num_boxes``), so every rank normalises alike.
 
     Returns:
         dict with ``loss`` (scalar, the weighted sum) and every unweighted part (detached).
     """
     device = outputs["pred_logits"].device
     gt_boxes = [t["boxes"].to(device) for t in targets]
-    num_gt = max(float(sum(g.shape[0] for g in gt_boxes)), 1.0)
+    num_gt = max(float(sum(g.shape[0] for g in gt_boxes)) if num_gt is None else float(num_gt), 1.0)
     ref = outputs["reference_points"]
     parts: dict[str, torch.Tensor] = {}
     total = outputs["pred_logits"].sum() * 0.0
@@ -96,8 +125,11 @@ def grounding_loss(
     for li, layer in enumerate(layers):
         matches = hungarian_match(layer["pred_logits"], layer["pred_boxes"], ref, gt_boxes, matcher_weights)
         ce, l1, giou = _detection_losses(layer["pred_logits"], layer["pred_boxes"], matches, gt_boxes, num_gt, weights)
-        total = total + weights.ce * ce + weights.l1 * l1 + weights.giou * giou
-        suffix = "" if li == len(layers) - 1 else f"_{li}"
+        last = li == len(layers) - 1
+        w_ce, w_l1, w_giou = (weights.ce, weights.l1, weights.giou) if last else (
+            _or(weights.aux_ce, weights.ce), _or(weights.aux_l1, weights.l1), _or(weights.aux_giou, weights.giou))
+        total = total + weights.detection_scale * (w_ce * ce + w_l1 * l1 + w_giou * giou)
+        suffix = "" if last else f"_{li}"
         parts[f"ce{suffix}"], parts[f"l1{suffix}"], parts[f"giou{suffix}"] = ce, l1, giou
         last_matches = matches
 

@@ -44,7 +44,8 @@ class InstanceVGModel(nn.Module):
         self.config = config
         d = config.d_model
         self.backbone = EfficientNetLiteBackbone(pretrained=config.pretrained_backbone and load_pretrained)
-        self.text_encoder = MiniLMTextEncoder(config.text_layers, frozen=config.freeze_text)
+        self.text_encoder = MiniLMTextEncoder(config.text_layers, frozen=config.freeze_text,
+                                              trainable_top=config.train_text_layers)
         self.text_proj = nn.Sequential(nn.Linear(TEXT_DIM, d), nn.LayerNorm(d))
         self.neck = LanguageFPN(self.backbone.channels, d, config.mask_dim, config.n_heads, config.ffn_dim,
                                 config.fusion_layers)

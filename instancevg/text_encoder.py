@@ -97,10 +97,12 @@ class MiniLMTextEncoder(nn.Module):
 
     Args:
         num_layers: keep the first ``num_layers`` of the 6 transformer layers.
-        frozen: no gradients and always eval mode (the default, as in the reference).
+        frozen: no gradients and always eval mode (the default).
+        trainable_top: with ``frozen``, let the top ``trainable_top`` layers train (dropout stays
+            on for the whole encoder then, as in BERT fine-tuning).
     """
 
-    def __init__(self, num_layers: int = 6, frozen: bool = True):
+    def __init__(self, num_layers: int = 6, frozen: bool = True, trainable_top: int = 0):
         super().__init__()
         from transformers import BertConfig, BertModel
         from transformers.utils import logging as hf_logging
@@ -120,9 +122,12 @@ class MiniLMTextEncoder(nn.Module):
         bert.encoder.layer = bert.encoder.layer[:num_layers]
         bert.config.num_hidden_layers = num_layers
         self.bert = bert
-        self.frozen = frozen
+        self.frozen = frozen and trainable_top == 0
         if frozen:
             self.bert.requires_grad_(False)
+            for layer in self.bert.encoder.layer[num_layers - trainable_top:]:
+                layer.requires_grad_(True)
+        if self.frozen:
             self.bert.eval()
 
     def train(self, mode: bool = True):

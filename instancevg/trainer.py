@@ -11,7 +11,6 @@ from __future__ import annotations
 import io
 import os
 import time
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -21,98 +20,12 @@ from tqdm import tqdm
 
 from .atomic_io import atomic_write_bytes, atomic_write_json
 from .checkpoint import latest_checkpoint, load_training_checkpoint, save_training_checkpoint
-from .config import get_preset
 from .data.dataset import GroundingCollate
-from .data.sources import DataSpec, describe_sources, eval_dataset, train_dataset
+from .data.sources import DataSpec, describe_sources, eval_dataset, finite_length, train_dataset
 from .evaluate import evaluate, headline
-from .losses import grounding_loss
+from .losses import LOSS_WEIGHTINGS, grounding_loss
 from .model import InstanceVGModel
-
-
-@dataclass
-class TrainConfig:
-    """Options of one training run (saved in RUN/train_config.json).
-
-    ``data`` lists training sources as SPECs (``instancevg.data.sources``: ``KIND:PATH[:EXTRA][@WEIGHT]``,
-    several make a weighted mixture); ``val_data`` the validation sources (default: each training
-    source that has a ``val`` split, copy-paste excluded). ``precision``: ``auto`` is bf16 autocast
-    on CUDA (fp16 where bf16 is unsupported) and on CPUs with native bf16 (AVX-512 BF16 / AMX),
-    fp32 elsewhere; ``fp32``, ``bf16`` and ``fp16`` (CUDA only) force one. ``amp: false`` is fp32.
-
-    Raises:
-        ValueError: ``keep_every`` < 0, no data source, a bad SPEC, or an unknown precision.
-    """
-
-    data: list[str]
-    out: str
-    preset: str = "edge"
-    steps: int = 20000
-    batch_size: int = 8
-    lr: float = 5e-4
-    backbone_lr_mult: float = 0.1
-    weight_decay: float = 1e-4
-    warmup_steps: int = 300
-    decay_steps: list[int] = field(default_factory=list)  # default: at 80 % of steps
-    decay_gamma: float = 0.1
-    clip_grad_norm: float = 1.0
-    val_every: int = 500
-    val_samples: int = 200
-    ckpt_every: int = 250
-    keep_every: int = 0  # also keep every checkpoint whose step is a multiple of this (0: only the last 2)
-    log_every: int = 20
-    num_workers: int = 2
-    seed: int = 0
-    amp: bool = True
-    device: str = "auto"
-    init_from: str | None = None
-    val_data: list[str] = field(default_factory=list)
-    precision: str = "auto"
-
-    def __post_init__(self):
-        if isinstance(self.data, str):  # a run directory from before data sources were lists
-            self.data = [self.data]
-        if not self.data:
-            raise ValueError("no training data source (--data SPEC)")
-        for spec in [*self.data, *self.val_data]:
-            DataSpec.parse(spec)
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
-        if self.keep_every < 0:
-            raise ValueError(f"keep_every must be >= 0 (0 keeps only the last 2 checkpoints), got {self.keep_every}")
-
-
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
-
-
-def autocast_dtype(cfg: TrainConfig, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype of a run on ``device`` (None: plain fp32); see :class:`TrainConfig`.
-
-    Raises:
-        ValueError: fp16 asked for on the CPU.
-    """
-    from .precision import cpu_supports_bf16
-
-    if not cfg.amp or cfg.precision == "fp32":
-        return None
-    if cfg.precision == "fp16":
-        if device.type != "cuda":
-            raise ValueError("precision fp16 needs CUDA; use bf16 or fp32 on the CPU")
-        return torch.float16
-    if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    if cfg.precision == "bf16" or cpu_supports_bf16():
-        return torch.bfloat16
-    return None
-
-
-def _lr_lambda(cfg: TrainConfig):
-    decay = cfg.decay_steps or [int(0.8 * cfg.steps)]
-
-    def fn(step: int) -> float:
-        warm = min(1.0, (step + 1) / max(1, cfg.warmup_steps))
-        return warm * cfg.decay_gamma ** sum(step >= d for d in decay)
-
-    return fn
+from .train_config import TrainConfig, autocast_dtype, config_dict, lr_lambda, resolve_epochs
 
 
 class GlobalIndexSampler(Sampler[int]):
@@ -128,6 +41,40 @@ class GlobalIndexSampler(Sampler[int]):
         for s in range(self.start, self.steps):
             base = (s * self.world + self.rank) * self.batch
             yield from range(base, base + self.batch)
+
+
+def build_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    """AdamW (default) or Adam with three lr groups: the rest at ``lr``, the backbone at
+    ``lr * backbone_lr_mult``, trainable text-encoder layers at ``lr * text_lr_mult``."""
+    groups = {"rest": [], "backbone": [], "text": []}
+    for n, p in model.named_parameters():
+        if p.requires_grad:
+            groups["backbone" if n.startswith("backbone.") else "text" if n.startswith("text_encoder.") else "rest"].append(p)
+    mult = {"rest": 1.0, "backbone": cfg.backbone_lr_mult, "text": cfg.text_lr_mult}
+    params = [{"params": ps, "lr": cfg.lr * mult[k]} for k, ps in groups.items() if ps or k != "text"]
+    kind = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
+    return kind(params, betas=tuple(cfg.adam_betas), eps=cfg.adam_eps, weight_decay=cfg.weight_decay,
+                amsgrad=cfg.amsgrad)
+
+
+def set_train_mode(model: torch.nn.Module, cfg: TrainConfig) -> None:
+    """``model.train()``, with the backbone's BatchNorm layers back in eval mode when
+    ``backbone_bn == "frozen"`` (running statistics fixed, affine parameters still trained)."""
+    model.train()
+    if cfg.backbone_bn == "frozen":
+        for m in model.backbone.modules():
+            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+                m.eval()
+
+
+def _num_gt(targets: list[dict], device: torch.device, world: int) -> float:
+    """The batch's GT count; under DDP the mean over ranks (DETR's all-reduced ``num_boxes``)."""
+    n = float(sum(t["boxes"].shape[0] for t in targets))
+    if world > 1:
+        count = torch.tensor([n], device=device)
+        torch.distributed.all_reduce(count)
+        n = float(count.item()) / world
+    return n
 
 
 def validation_specs(cfg: TrainConfig) -> list[DataSpec]:
@@ -257,7 +204,9 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, stop_at
     run = Path(cfg.out)
     run.mkdir(parents=True, exist_ok=True)
 
-    model_config = get_preset(cfg.preset)
+    model_config = cfg.model_config()
+    train_set, val_sets = build_datasets(cfg, model_config)
+    cfg = resolve_epochs(cfg, finite_length(train_set), world)
     # ImageNet backbone weights are only needed when no other weights will overwrite them.
     model = InstanceVGModel(model_config, load_pretrained=not (cfg.init_from or resume)).to(device)
     if cfg.init_from and not resume:
@@ -265,20 +214,15 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, stop_at
 
         _, weights, _ = read_model_file(cfg.init_from)
         load_weights(model, weights, source=cfg.init_from)
-    backbone = [p for n, p in model.named_parameters() if p.requires_grad and n.startswith("backbone.")]
-    rest = [p for n, p in model.named_parameters() if p.requires_grad and not n.startswith("backbone.")]
-    optimizer = torch.optim.AdamW(
-        [{"params": rest, "lr": cfg.lr}, {"params": backbone, "lr": cfg.lr * cfg.backbone_lr_mult}],
-        weight_decay=cfg.weight_decay,
-    )
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(cfg))
+    optimizer = build_optimizer(model, cfg)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(cfg))
     history: list[dict] = []
     start = 0
     if resume:
         state = load_training_checkpoint(latest_checkpoint(run), model, optimizer, scheduler)
         start, history = int(state["step"]), state.get("history", [])
     if rank == 0:  # on resume too: `--resume RUN --steps N` records the new length
-        atomic_write_json(run / "train_config.json", asdict(cfg))
+        atomic_write_json(run / "train_config.json", config_dict(cfg))
         atomic_write_json(run / "data_sources.json", describe_sources([DataSpec.parse(s) for s in cfg.data],
                                                                       validation_specs(cfg)))
 
@@ -286,7 +230,6 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, stop_at
     if world > 1:
         ddp_model = torch.nn.parallel.DistributedDataParallel(
             model, device_ids=[device.index] if device.type == "cuda" else None)
-    train_set, val_sets = build_datasets(cfg, model_config)
     loader = DataLoader(
         train_set, batch_size=cfg.batch_size, sampler=GlobalIndexSampler(start, cfg.steps, cfg.batch_size, rank, world),
         num_workers=cfg.num_workers, collate_fn=GroundingCollate(model_config),
@@ -295,7 +238,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, stop_at
     amp_dtype = autocast_dtype(cfg, device)
     use_amp = amp_dtype is not None
     scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
-    model.train()
+    set_train_mode(model, cfg)
     last_val: dict = {}
     bar = tqdm(total=cfg.steps, initial=start, desc="train", disable=not progress or rank != 0, dynamic_ncols=True)
     t0 = time.time()
@@ -305,7 +248,8 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, stop_at
         with torch.autocast(device.type, dtype=amp_dtype, enabled=use_amp):
             out = ddp_model(batch["images"].to(device, non_blocking=True), batch["input_ids"].to(device),
                             batch["attention_mask"].to(device))
-        losses = grounding_loss(out, batch["targets"])
+        losses = grounding_loss(out, batch["targets"], LOSS_WEIGHTINGS[cfg.loss_weighting],
+                                num_gt=_num_gt(batch["targets"], device, world))
         loss = losses["loss"]
         if not torch.isfinite(loss):
             parts = {k: float(v) for k, v in losses.items()}
@@ -337,6 +281,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, stop_at
                     tqdm.write(f"step {done} val {label}: "
                                + ", ".join(f"{k} {v:.3f}" for k, v in last_val[label].items()))
                 history.append({"step": done, "val": last_val})
+                set_train_mode(model, cfg)  # evaluate() restores plain train mode
                 write_curve(history, run / "curve.png")
             if done % cfg.ckpt_every == 0 or done in (cfg.steps, end):
                 save_training_checkpoint(run, done, model, optimizer, scheduler, {"history": history},

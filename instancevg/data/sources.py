@@ -34,8 +34,8 @@ from .dataset import (CocoGroundingDataset, CopyPasteDataset, CyclicDataset, Jso
 from .mixture import MixtureDataset
 from .refs import REF_KINDS, load_refs, refs_files
 
-__all__ = ["DataSpec", "KINDS", "train_dataset", "eval_dataset", "describe_sources", "EVAL_EXPRESSIONS_PER_IMAGE",
-           "EVAL_SEED"]
+__all__ = ["DataSpec", "KINDS", "train_dataset", "eval_dataset", "describe_sources", "finite_length",
+           "EVAL_EXPRESSIONS_PER_IMAGE", "EVAL_SEED"]
 
 KINDS = (*REF_KINDS, "coco", "copy-paste", "procedural")
 EVAL_EXPRESSIONS_PER_IMAGE = 4   # coco: evaluation draws this many expressions per image ...
@@ -95,7 +95,8 @@ class DataSpec:
         weight = f"@{self.weight:g}" if self.weight != 1.0 else ""
         return f"{self.kind}:{self.path}{extra}{weight}"
 
-    def _ref_args(self) -> dict:
+    def loader_args(self) -> dict:
+        """Keyword arguments of :func:`load_refs` for a released-dataset source."""
         if self.kind in ("refcoco", "refcoco+", "refcocog"):
             return {"split_by": self.extra}
         return {"image_root": self.extra}
@@ -103,7 +104,7 @@ class DataSpec:
     def annotation_files(self) -> list[Path]:
         """The annotation files this source reads (for the run record and its checksums)."""
         if self.kind in REF_KINDS:
-            refs, instances, _ = refs_files(self.kind, self.path, **self._ref_args())
+            refs, instances, _ = refs_files(self.kind, self.path, **self.loader_args())
             return [refs, instances]
         if self.kind == "procedural":
             return [Path(self.path) / "dataset.json"]
@@ -128,7 +129,7 @@ def _train_part(spec: DataSpec, config: ModelConfig, seed: int) -> Dataset:
             return ProceduralGroundingDataset(config, int(info["seed"]), "train", length=2**62)
         return CyclicDataset(JsonGroundingDataset(config, Path(spec.path) / "dataset.json", "train"), seed)
     if spec.kind in REF_KINDS:
-        return CyclicDataset(RecordsDataset(config, load_refs(spec.kind, spec.path, "train", **spec._ref_args())), seed)
+        return CyclicDataset(RecordsDataset(config, load_refs(spec.kind, spec.path, "train", **spec.loader_args())), seed)
     inst = spec.instances()
     images = inst.load_split(_coco_split(inst, "train"))
     if spec.kind == "coco":
@@ -150,6 +151,15 @@ def train_dataset(specs: list[DataSpec], config: ModelConfig, seed: int) -> Data
     return MixtureDataset(parts, [s.weight for s in specs], seed)
 
 
+def finite_length(stream: Dataset) -> int | None:
+    """Samples in one epoch of a training stream from :func:`train_dataset`: the number of
+    sentences of its finite sources, or None when any source is drawn on the fly (endless)."""
+    parts = stream.parts if isinstance(stream, MixtureDataset) else [stream]
+    if not all(isinstance(p, CyclicDataset) for p in parts):
+        return None
+    return sum(len(p.base) for p in parts)
+
+
 def eval_dataset(spec: DataSpec, config: ModelConfig, split: str, limit: int | None = None,
                  full_masks: bool = True) -> Dataset:
     """A finite evaluation set: one split of a source.
@@ -164,7 +174,7 @@ def eval_dataset(spec: DataSpec, config: ModelConfig, split: str, limit: int | N
         return JsonGroundingDataset(config, Path(spec.path) / "dataset.json", split, limit=limit,
                                     full_masks=full_masks)
     if spec.kind in REF_KINDS:
-        return RecordsDataset(config, load_refs(spec.kind, spec.path, split, **spec._ref_args()), limit, full_masks)
+        return RecordsDataset(config, load_refs(spec.kind, spec.path, split, **spec.loader_args()), limit, full_masks)
     if spec.kind == "copy-paste":
         raise ValueError(f"{spec}: copy-paste scenes are for training only; evaluate on coco:{spec.path}")
     inst = spec.instances()
