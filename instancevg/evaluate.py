@@ -1,8 +1,10 @@
 """Evaluation loop: GREC, GRES, REC and RES metrics over a dataset (`instancevg eval`)."""
 from __future__ import annotations
 
+import copy
+
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Subset
 from tqdm import tqdm
 
 from .data.dataset import GroundingCollate
@@ -12,9 +14,24 @@ from .metrics.rec_res import RECEvaluator, RESEvaluator
 from .postprocess import postprocess
 
 
+def merge_counts(evaluators: list):
+    """One evaluator holding the summed counters of several of one class (the shards of a
+    distributed evaluation): numbers add and lists add elementwise; settings (the ``*threshold*``
+    attributes) come from the first."""
+    merged = copy.deepcopy(evaluators[0])
+    for name, value in vars(merged).items():
+        if "threshold" in name or not isinstance(value, (int, float, list)):
+            continue
+        for ev in evaluators[1:]:
+            add = getattr(ev, name)
+            value = [a + b for a, b in zip(value, add)] if isinstance(value, list) else value + add
+        setattr(merged, name, value)
+    return merged
+
+
 @torch.no_grad()
 def evaluate(model, dataset: Dataset, batch_size: int = 8, device: str | torch.device = "cpu",
-             num_workers: int = 0, progress: bool = True) -> dict:
+             num_workers: int = 0, progress: bool = True, rank: int = 0, world: int = 1) -> dict:
     """Run the model over ``dataset`` (items built with ``full_masks=True``) and compute metrics.
 
     GREC scores the final prediction (queries above the threshold after duplicate suppression,
@@ -22,10 +39,15 @@ def evaluate(model, dataset: Dataset, batch_size: int = 8, device: str | torch.d
     post-processed union mask and no-target decision (no score > 0.7). REC/RES are computed on
     the single-target samples only (classic REC/RES as special cases).
 
+    With ``world`` > 1 (DDP) rank r evaluates items r, r + world, ...; the counters are then summed
+    over ranks (``all_gather_object``) and every rank returns the metrics of the whole dataset.
+
     Returns:
         ``{"GREC": {...}, "GRES": {...}, "REC": {...}, "RES": {...}, "n_samples": N}``.
     """
     config = model.config
+    if world > 1:
+        dataset = Subset(dataset, range(rank, len(dataset), world))
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers,
                         collate_fn=GroundingCollate(config))
     grec, gres, rec, res = GRECEvaluator(), GRESEvaluator(), RECEvaluator(), RESEvaluator()
@@ -46,6 +68,11 @@ def evaluate(model, dataset: Dataset, batch_size: int = 8, device: str | torch.d
                 res.update(r.union_mask, gt_union)
             n += 1
     model.train(was_training)
+    if world > 1:
+        shards = [None] * world
+        torch.distributed.all_gather_object(shards, (grec, gres, rec, res, n))
+        grec, gres, rec, res = (merge_counts([sh[i] for sh in shards]) for i in range(4))
+        n = sum(sh[4] for sh in shards)
     return {"GREC": grec.compute(), "GRES": gres.compute(), "REC": rec.compute(), "RES": res.compute(), "n_samples": n}
 
 

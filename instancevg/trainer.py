@@ -273,16 +273,17 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, stop_at
                 entry.update({k: round(float(v.detach()), 5) for k, v in losses.items()})
                 history.append(entry)
                 bar.set_postfix(loss=f"{entry['loss']:.3f}")
-            if done % cfg.val_every == 0 or done == cfg.steps:
-                last_val = {}
-                for label, val_set in val_sets.items():
-                    last_val[label] = headline(evaluate(model, val_set, batch_size=cfg.batch_size, device=device,
-                                                        progress=False))
-                    tqdm.write(f"step {done} val {label}: "
-                               + ", ".join(f"{k} {v:.3f}" for k, v in last_val[label].items()))
+        if done % cfg.val_every == 0 or done == cfg.steps:  # every rank validates its shard
+            last_val = {label: headline(evaluate(model, val_set, batch_size=cfg.batch_size, device=device,
+                                                 progress=False, rank=rank, world=world))
+                        for label, val_set in val_sets.items()}
+            set_train_mode(model, cfg)  # evaluate() restores plain train mode
+            if rank == 0:
+                for label, values in last_val.items():
+                    tqdm.write(f"step {done} val {label}: " + ", ".join(f"{k} {v:.3f}" for k, v in values.items()))
                 history.append({"step": done, "val": last_val})
-                set_train_mode(model, cfg)  # evaluate() restores plain train mode
                 write_curve(history, run / "curve.png")
+        if rank == 0:
             if done % cfg.ckpt_every == 0 or done in (cfg.steps, end):
                 save_training_checkpoint(run, done, model, optimizer, scheduler, {"history": history},
                                          keep_every=cfg.keep_every)

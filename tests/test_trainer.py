@@ -79,14 +79,22 @@ def test_resume_without_checkpoint_fails(tiny_data, tmp_path):
 
 
 def test_ddp_two_processes_agree(tiny_data, tmp_path):
+    """2-process gloo run on a two-source mixture (COCO labels + procedural), validation sharded."""
+    from released_formats import write_instances
+
+    inst = write_instances(tmp_path / "coco", tmp_path / "coco")
+    (tmp_path / "coco" / "split.json").write_text(json.dumps({"train": [1, 2], "val": [3]}))
     run = tmp_path / "ddp"
     env = dict(os.environ, OMP_NUM_THREADS="1")
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           "-m", "instancevg.cli", "train", "--preset", "edge-tiny", "--data", str(tiny_data), "--out", str(run),
-           "--steps", "3", "--batch-size", "2", "--val-every", "100", "--val-samples", "2", "--ckpt-every", "3",
+           "-m", "instancevg.cli", "train", "--preset", "edge-tiny", "--data", f"coco:{inst}",
+           "--data", f"procedural:{tiny_data}@0.5", "--out", str(run),
+           "--steps", "3", "--batch-size", "2", "--val-every", "3", "--val-samples", "3", "--ckpt-every", "3",
            "--num-workers", "0", "--warmup-steps", "1"]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
+    val = next(h["val"] for h in json.loads((run / "history.json").read_text()) if "val" in h)
+    assert set(val) == {f"coco:{inst}", f"procedural:{tiny_data}"}
     check = json.loads((run / "ddp_check.json").read_text())
     assert check["world_size"] == 2
     first, second = check["fingerprints"]
