@@ -20,6 +20,7 @@ from tqdm import tqdm
 
 from .atomic_io import atomic_write_bytes, atomic_write_json
 from .checkpoint import latest_checkpoint, load_training_checkpoint, save_training_checkpoint
+from .data.coco import default_split_file
 from .data.dataset import GroundingCollate
 from .data.sources import DataSpec, describe_sources, eval_dataset, finite_length, train_dataset
 from .evaluate import evaluate, headline
@@ -90,7 +91,7 @@ def validation_specs(cfg: TrainConfig) -> list[DataSpec]:
     for spec in specs:
         if spec.kind == "copy-paste":
             continue
-        if spec.kind == "coco" and not (Path(spec.path).parent / "split.json").is_file():
+        if spec.kind == "coco" and not default_split_file(spec.path).is_file():
             raise ValueError(f"{spec}: no split.json beside the instances file, so its 'val' would be the training "
                              f"images; give --val-data")
         out.append(DataSpec(spec.kind, spec.path, spec.extra))

@@ -113,3 +113,30 @@ def test_coco_dataset_draws_vary_by_index(coco_dir):
     assert len(texts) > 3
     cp = CopyPasteDataset(config, CopyPasteComposer(inst.load_split("train")), inst.category_names, seed=0)
     assert cp[5]["text"] == cp[5]["text"]
+
+
+def test_make_data_from_coco_writes_grefcoco_that_matches_coco_eval(coco_dir, tmp_path, capsys):
+    """`make-data --from-coco` writes released-format refs whose samples are the coco: eval set."""
+    from instancevg.cli import main
+    from instancevg.data.refs import load_refs
+
+    out = tmp_path / "g"
+    assert main(["make-data", "--from-coco", str(coco_dir), "--images", str(coco_dir.parent), "--out", str(out)]) == 0
+    assert f"--data grefcoco:{out}:{coco_dir.parent}" in capsys.readouterr().err
+    refs = json.loads((out / "grefcoco" / "grefs(unc).json").read_text())
+    assert {r["split"] for r in refs} == {"train", "val"} and len(refs) == (1 + 2) * 4
+    for r in refs:
+        assert set(r) >= {"ref_id", "image_id", "ann_id", "category_id", "split", "sentences", "sent_ids", "no_target",
+                          "file_name"}
+        assert (r["ann_id"] == [-1]) == r["no_target"] and len(r["ann_id"]) == len(r["category_id"])
+    config = get_preset("edge-tiny")
+    via_refs = eval_dataset(DataSpec("grefcoco", str(out), str(coco_dir.parent)), config, "val")
+    via_coco = eval_dataset(DataSpec("coco", str(coco_dir)), config, "val")
+    assert len(via_refs) == len(via_coco) == 8
+    for i in range(8):
+        a, b = via_refs[i], via_coco[i]
+        assert a["text"] == b["text"]
+        np.testing.assert_allclose(a["target"]["boxes_xyxy"], b["target"]["boxes_xyxy"])
+        np.testing.assert_array_equal(a["target"]["union_full"], b["target"]["union_full"])
+    assert len(load_refs("grefcoco", out, "train", image_root=coco_dir.parent)) == 4
+    assert main(["make-data", "--from-coco", str(coco_dir), "--out", str(out)]) == 2  # --images is required

@@ -22,12 +22,17 @@ import numpy as np
 
 from .records import decode_segmentation
 
-__all__ = ["CocoObject", "CocoImage", "CocoInstances", "WHOLE_FILE_SPLIT", "read_json", "say"]
+__all__ = ["CocoObject", "CocoImage", "CocoInstances", "WHOLE_FILE_SPLIT", "default_split_file", "read_json", "say"]
 
 WHOLE_FILE_SPLIT = "all"
 _REQUIRED = {"images": ("id", "width", "height", "file_name"),
              "annotations": ("id", "image_id", "category_id", "bbox"),
              "categories": ("id", "name")}
+
+
+def default_split_file(instances_json: str | Path) -> Path:
+    """``split.json`` beside an instances file (it may not exist)."""
+    return Path(instances_json).parent / "split.json"
 
 
 def say(message: str) -> None:
@@ -121,6 +126,8 @@ class CocoInstances:
         instances_json: path of the instances file.
         image_dir: folder that the images' ``file_name`` is relative to (default: the folder of
             ``instances_json``).
+        split_file: the split file (default: ``split.json`` beside ``instances_json``; without
+            one the whole file is one split, ``all``).
 
     Raises:
         FileNotFoundError: the file is missing.
@@ -129,10 +136,14 @@ class CocoInstances:
             ``category_id`` is unknown, or a box with non-positive size.
     """
 
-    def __init__(self, instances_json: str | Path, image_dir: str | Path | None = None):
+    def __init__(self, instances_json: str | Path, image_dir: str | Path | None = None,
+                 split_file: str | Path | None = None):
         from pycocotools.coco import COCO
 
         self.path = Path(instances_json)
+        self.split_file = Path(split_file) if split_file is not None else default_split_file(self.path)
+        if split_file is not None and not self.split_file.is_file():
+            raise FileNotFoundError(f"split file not found: {self.split_file}")
         self.image_dir = Path(image_dir) if image_dir is not None else self.path.parent
         data = read_json(self.path, "COCO instances file")
         if not isinstance(data, dict):
@@ -221,19 +232,18 @@ class CocoInstances:
         return self._images[image_id]
 
     def split_names(self) -> list[str]:
-        """Splits of this file: the keys of ``split.json`` beside it, else ``["all"]``."""
-        split_file = self.path.parent / "split.json"
-        if not split_file.is_file():
+        """Splits of this file: the keys of the split file, else ``["all"]``."""
+        if not self.split_file.is_file():
             return [WHOLE_FILE_SPLIT]
-        return sorted(read_json(split_file, "split file"))
+        return sorted(read_json(self.split_file, "split file"))
 
     def split_image_ids(self, split: str) -> list[int]:
-        """Image ids of ``split`` from ``split.json`` beside the file; without one, every image.
+        """Image ids of ``split`` from the split file; without one, every image.
 
         Raises:
             ValueError: unknown split (lists the available ones) or an id not in the file.
         """
-        split_file = self.path.parent / "split.json"
+        split_file = self.split_file
         if not split_file.is_file():
             return sorted(self.coco.imgs)
         splits = read_json(split_file, "split file")
@@ -260,7 +270,7 @@ class CocoInstances:
         images = [self.image(i) for i in present]
         n_obj = sum(len(im.objects) for im in images)
         n_crowd = sum(o.iscrowd for im in images for o in im.objects)
-        whole = "" if (self.path.parent / "split.json").is_file() else " (no split.json: the whole file)"
+        whole = "" if self.split_file.is_file() else " (no split file: the whole file)"
         say(f"coco {self.path}: split {split}{whole}: {len(images)} images, {n_obj} objects ({n_crowd} crowd), "
             f"{len(self.coco.cats)} categories, {len(ids) - len(present)} missing images")
         return images

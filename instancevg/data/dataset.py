@@ -120,17 +120,34 @@ class CyclicDataset(Dataset):
         return self.base[self.order(g)]
 
 
-def _scene_item(config: ModelConfig, image: np.ndarray, masks: np.ndarray, categories, crowd, vocabulary,
-                rng: np.random.Generator, sample_id: str, full_masks: bool, visible=None) -> dict:
-    """Draw one expression for a labelled scene and build the model item for it."""
+def scene_expression(image: np.ndarray, masks: np.ndarray, categories, crowd, vocabulary,
+                     rng: np.random.Generator, visible=None):
+    """One generated expression for a labelled scene (:mod:`.coco_expressions`).
+
+    Returns:
+        ``(Expression, objects)``; the expression's targets index ``objects`` (and ``masks``).
+
+    Raises:
+        ValueError: the scene has no candidate expression at all.
+    """
     h, w = image.shape[:2]
     objects = scene_objects(image, masks, categories, crowd, visible)
     expr = draw_expression(candidate_expressions(objects, w, h, vocabulary), rng)
     if expr is None:
-        raise ValueError(f"{sample_id}: no expression can be generated for this scene")
+        raise ValueError("no expression can be generated for this scene")
+    return expr, objects
+
+
+def _scene_item(config: ModelConfig, image: np.ndarray, masks: np.ndarray, categories, crowd, vocabulary,
+                rng: np.random.Generator, sample_id: str, full_masks: bool, visible=None,
+                boxes: np.ndarray | None = None) -> dict:
+    """Draw one expression for a labelled scene and build the model item for it; ``boxes`` (K, 4)
+    xyxy gives the objects' annotated boxes (default: the tight boxes of their visible masks)."""
+    expr, objects = scene_expression(image, masks, categories, crowd, vocabulary, rng, visible)
     t = list(expr.targets)
-    boxes = np.stack([objects[k].box for k in t]) if t else np.zeros((0, 4), np.float32)
-    return _item(image, expr.text, boxes, masks[t], config, sample_id, full_masks)
+    all_boxes = boxes if boxes is not None else np.stack([o.box for o in objects]) if objects else np.zeros((0, 4))
+    return _item(image, expr.text, np.asarray(all_boxes, np.float32)[t].reshape(-1, 4), masks[t], config,
+                 sample_id, full_masks)
 
 
 class CocoGroundingDataset(Dataset):
@@ -160,15 +177,28 @@ class CocoGroundingDataset(Dataset):
     def __len__(self) -> int:
         return self.length
 
-    def __getitem__(self, g: int) -> dict:
+    def _image(self, g: int) -> tuple[CocoImage, np.ndarray, np.ndarray]:
         im = self.images[self.order(g) if self.order else g % len(self.images)]
         image = load_image(im.image_path)
         if image.shape[:2] != (im.height, im.width):
             raise ValueError(f"{im.image_path} is {image.shape[1]}x{image.shape[0]} but the instances file says "
                              f"{im.width}x{im.height}")
-        return _scene_item(self.config, image, im.masks(), [o.category for o in im.objects],
+        return im, image, im.masks()
+
+    def expression(self, g: int):
+        """``(CocoImage, Expression)`` of item g: the image and the expression drawn for it; the
+        expression's targets index ``CocoImage.objects`` (what ``make-data --from-coco`` writes)."""
+        im, image, masks = self._image(g)
+        expr, _ = scene_expression(image, masks, [o.category for o in im.objects], [o.iscrowd for o in im.objects],
+                                   self.vocabulary, np.random.default_rng([self.seed, g]))
+        return im, expr
+
+    def __getitem__(self, g: int) -> dict:
+        im, image, masks = self._image(g)
+        return _scene_item(self.config, image, masks, [o.category for o in im.objects],
                            [o.iscrowd for o in im.objects], self.vocabulary, np.random.default_rng([self.seed, g]),
-                           f"coco-{im.image_id}-{g}", self.full_masks)
+                           f"coco-{im.image_id}-{g}", self.full_masks,
+                           boxes=np.stack([o.box for o in im.objects]) if im.objects else None)
 
 
 class CopyPasteDataset(Dataset):

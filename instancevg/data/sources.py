@@ -28,7 +28,7 @@ from pathlib import Path
 from torch.utils.data import Dataset
 
 from ..config import ModelConfig
-from .coco import WHOLE_FILE_SPLIT, CocoInstances
+from .coco import WHOLE_FILE_SPLIT, CocoInstances, default_split_file
 from .dataset import (CocoGroundingDataset, CopyPasteDataset, CyclicDataset, JsonGroundingDataset,
                       ProceduralGroundingDataset, RecordsDataset, dataset_info)
 from .mixture import MixtureDataset
@@ -109,7 +109,7 @@ class DataSpec:
         if self.kind == "procedural":
             return [Path(self.path) / "dataset.json"]
         files = [Path(self.path)]
-        split_file = Path(self.path).parent / "split.json"
+        split_file = default_split_file(self.path)
         return files + [split_file] if split_file.is_file() else files
 
     def instances(self) -> CocoInstances:
