@@ -83,6 +83,10 @@ def _cmd_eval(args) -> int:
     data = eval_dataset(spec, model.config, args.split, limit=args.limit)
     metrics = evaluate(model, data, batch_size=args.batch_size, device=device, num_workers=args.num_workers)
     print(format_table(metrics))
+    if metrics["REC per category"]:
+        rows = sorted(metrics["REC per category"].items(), key=lambda kv: -kv[1]["n"])
+        print("REC Acc@0.5 by category (single-target samples): "
+              + ", ".join(f"{c} {100 * v['Acc@0.5']:.0f}% (n={v['n']})" for c, v in rows))
     if args.out:
         out = Path(args.out)
     elif spec.kind == "procedural":

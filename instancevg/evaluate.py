@@ -1,8 +1,6 @@
 """Evaluation loop: GREC, GRES, REC and RES metrics over a dataset (`instancevg eval`)."""
 from __future__ import annotations
 
-import copy
-
 import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 from tqdm import tqdm
@@ -12,21 +10,6 @@ from .metrics.grec import GRECEvaluator
 from .metrics.gres import GRESEvaluator
 from .metrics.rec_res import RECEvaluator, RESEvaluator
 from .postprocess import postprocess
-
-
-def merge_counts(evaluators: list):
-    """One evaluator holding the summed counters of several of one class (the shards of a
-    distributed evaluation): numbers add and lists add elementwise; settings (the ``*threshold*``
-    attributes) come from the first."""
-    merged = copy.deepcopy(evaluators[0])
-    for name, value in vars(merged).items():
-        if "threshold" in name or not isinstance(value, (int, float, list)):
-            continue
-        for ev in evaluators[1:]:
-            add = getattr(ev, name)
-            value = [a + b for a, b in zip(value, add)] if isinstance(value, list) else value + add
-        setattr(merged, name, value)
-    return merged
 
 
 @torch.no_grad()
@@ -43,7 +26,10 @@ def evaluate(model, dataset: Dataset, batch_size: int = 8, device: str | torch.d
     over ranks (``all_gather_object``) and every rank returns the metrics of the whole dataset.
 
     Returns:
-        ``{"GREC": {...}, "GRES": {...}, "REC": {...}, "RES": {...}, "n_samples": N}``.
+        ``{"GREC": {...}, "GRES": {...}, "REC": {...}, "RES": {...}, "n_samples": N,
+        "no-target FP": no-target samples answered with a kept box (confident false positives),
+        "REC per category": {name: {"n", "Acc@0.5"}}}``; the per-category table covers samples
+        whose target carries ``categories`` (COCO-label sources).
     """
     config = model.config
     if world > 1:
@@ -51,6 +37,8 @@ def evaluate(model, dataset: Dataset, batch_size: int = 8, device: str | torch.d
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers,
                         collate_fn=GroundingCollate(config))
     grec, gres, rec, res = GRECEvaluator(), GRESEvaluator(), RECEvaluator(), RESEvaluator()
+    per_category: dict[str, list[int]] = {}  # category -> [single-target samples, top-1 IoU >= 0.5]
+    confident_fp = 0  # no-target samples with a kept box
     was_training = model.training
     model.eval()
     n = 0
@@ -63,17 +51,31 @@ def evaluate(model, dataset: Dataset, batch_size: int = 8, device: str | torch.d
             grec.update(r.boxes, r.scores, gt_boxes)  # the final prediction, after duplicate suppression
             gt_union = target["union_full"]
             gres.update(r.union_mask, r.no_target, gt_union, gt_boxes.shape[0] == 0)
+            confident_fp += gt_boxes.shape[0] == 0 and len(r.boxes) > 0
             if gt_boxes.shape[0] == 1:
-                rec.update(r.extra["all_boxes"], r.extra["all_scores"], gt_boxes[0])
+                iou = rec.update(r.extra["all_boxes"], r.extra["all_scores"], gt_boxes[0])
                 res.update(r.union_mask, gt_union)
+                if target.get("categories"):
+                    counts = per_category.setdefault(target["categories"][0], [0, 0])
+                    counts[0] += 1
+                    counts[1] += iou >= 0.5
             n += 1
     model.train(was_training)
-    if world > 1:
+    if world > 1:  # every rank ends with the counters of all shards, merged in rank order
         shards = [None] * world
-        torch.distributed.all_gather_object(shards, (grec, gres, rec, res, n))
-        grec, gres, rec, res = (merge_counts([sh[i] for sh in shards]) for i in range(4))
-        n = sum(sh[4] for sh in shards)
-    return {"GREC": grec.compute(), "GRES": gres.compute(), "REC": rec.compute(), "RES": res.compute(), "n_samples": n}
+        torch.distributed.all_gather_object(shards, (grec, gres, rec, res, n, per_category, confident_fp))
+        grec, gres, rec, res = (type(e)() for e in (grec, gres, rec, res))
+        per_category, n, confident_fp = {}, 0, 0
+        for shard in shards:
+            for mine, theirs in zip((grec, gres, rec, res), shard[:4]):
+                mine.merge(theirs)
+            n, confident_fp = n + shard[4], confident_fp + shard[6]
+            for cat, (k, hits) in shard[5].items():
+                counts = per_category.setdefault(cat, [0, 0])
+                counts[0], counts[1] = counts[0] + k, counts[1] + hits
+    return {"GREC": grec.compute(), "GRES": gres.compute(), "REC": rec.compute(), "RES": res.compute(), "n_samples": n,
+            "no-target FP": int(confident_fp),
+            "REC per category": {c: {"n": k, "Acc@0.5": hits / k} for c, (k, hits) in sorted(per_category.items())}}
 
 
 def headline(metrics: dict) -> dict[str, float]:
@@ -98,4 +100,6 @@ def format_table(metrics: dict) -> str:
     lines = [f"{'metric':<{width}}  value", "-" * (width + 9)]
     lines += [f"{k:<{width}}  {100 * v:6.2f}" for k, v in rows.items()]
     lines.append(f"{'samples':<{width}}  {metrics['n_samples']:6d}")
+    if "no-target FP" in metrics:
+        lines.append(f"{'no-target FP (kept box)':<{width}}  {metrics['no-target FP']:6d}")
     return "\n".join(lines)

@@ -140,3 +140,18 @@ def test_make_data_from_coco_writes_grefcoco_that_matches_coco_eval(coco_dir, tm
         np.testing.assert_array_equal(a["target"]["union_full"], b["target"]["union_full"])
     assert len(load_refs("grefcoco", out, "train", image_root=coco_dir.parent)) == 4
     assert main(["make-data", "--from-coco", str(coco_dir), "--out", str(out)]) == 2  # --images is required
+
+
+def test_evaluate_reports_per_category_rec_and_confident_false_positives(coco_dir, tiny_model):
+    from instancevg.evaluate import evaluate, format_table
+
+    data = eval_dataset(DataSpec("coco", str(coco_dir)), tiny_model.config, "val")
+    m = evaluate(tiny_model, data, batch_size=4, progress=False)
+    items = [data[i]["target"] for i in range(len(data))]
+    singles = [t["categories"][0] for t in items if len(t["categories"]) == 1]
+    assert sum(v["n"] for v in m["REC per category"].values()) == len(singles) == m["REC"]["n_samples"]
+    assert set(m["REC per category"]) == set(singles) <= {"person", "dog"}
+    n_empty = sum(len(t["categories"]) == 0 for t in items)
+    # a no-target sample is either answered "no target" (GREC N-acc) or is a confident false positive
+    assert m["no-target FP"] + round(m["GREC"]["n_acc"] * n_empty) == n_empty
+    assert "no-target FP (kept box)" in format_table(m)

@@ -40,11 +40,13 @@ def dataset_info(data_dir: str | Path) -> dict:
 
 
 def _item(image: np.ndarray, text: str, boxes: np.ndarray, masks: np.ndarray, config: ModelConfig, sample_id: str,
-          full_masks: bool = False):
+          full_masks: bool = False, categories: list[str] | None = None):
     h, w = image.shape[:2]
     target = prepare_targets(boxes, masks, (h, w), config.mask_size)
     target.update(orig_size=(h, w), boxes_xyxy=torch.from_numpy(np.asarray(boxes, np.float32).reshape(-1, 4)),
                   sample_id=sample_id)
+    if categories is not None:  # the targets' category names (per-category evaluation)
+        target["categories"] = categories
     if full_masks:  # evaluation needs the union at the original size
         target["union_full"] = masks.any(0) if len(masks) else np.zeros((h, w), dtype=bool)
     return {
@@ -147,7 +149,7 @@ def _scene_item(config: ModelConfig, image: np.ndarray, masks: np.ndarray, categ
     t = list(expr.targets)
     all_boxes = boxes if boxes is not None else np.stack([o.box for o in objects]) if objects else np.zeros((0, 4))
     return _item(image, expr.text, np.asarray(all_boxes, np.float32)[t].reshape(-1, 4), masks[t], config,
-                 sample_id, full_masks)
+                 sample_id, full_masks, categories=[objects[k].category for k in t])
 
 
 class CocoGroundingDataset(Dataset):
