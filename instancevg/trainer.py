@@ -234,7 +234,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, stop_at
     loader = DataLoader(
         train_set, batch_size=cfg.batch_size, sampler=GlobalIndexSampler(start, cfg.steps, cfg.batch_size, rank, world),
         num_workers=cfg.num_workers, collate_fn=GroundingCollate(model_config),
-        persistent_workers=False, prefetch_factor=4 if cfg.num_workers else None,
+        persistent_workers=False, prefetch_factor=4 if cfg.num_workers else None, pin_memory=device.type == "cuda",
     )
     amp_dtype = autocast_dtype(cfg, device)
     use_amp = amp_dtype is not None
