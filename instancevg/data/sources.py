@@ -122,7 +122,7 @@ def _coco_split(instances: CocoInstances, split: str) -> str:
     return WHOLE_FILE_SPLIT if instances.split_names() == [WHOLE_FILE_SPLIT] else split
 
 
-def _train_part(spec: DataSpec, config: ModelConfig, seed: int) -> Dataset:
+def _train_part(spec: DataSpec, config: ModelConfig, seed: int, indexes: dict) -> Dataset:
     if spec.kind == "procedural":
         info = dataset_info(spec.path)
         if info.get("generator") == "instancevg.procedural":
@@ -130,7 +130,10 @@ def _train_part(spec: DataSpec, config: ModelConfig, seed: int) -> Dataset:
         return CyclicDataset(JsonGroundingDataset(config, Path(spec.path) / "dataset.json", "train"), seed)
     if spec.kind in REF_KINDS:
         return CyclicDataset(RecordsDataset(config, load_refs(spec.kind, spec.path, "train", **spec.loader_args())), seed)
-    inst = spec.instances()
+    key = (spec.path, spec.extra)
+    if key not in indexes:  # coco: and copy-paste: on one file parse it once
+        indexes[key] = spec.instances()
+    inst = indexes[key]
     images = inst.load_split(_coco_split(inst, "train"))
     if spec.kind == "coco":
         return CocoGroundingDataset(config, images, inst.category_names, seed, length=2**62, shuffle=True)
@@ -145,7 +148,8 @@ def train_dataset(specs: list[DataSpec], config: ModelConfig, seed: int) -> Data
     Raises:
         ValueError / FileNotFoundError: from the loaders (a bad file or path, named in the message).
     """
-    parts = [_train_part(s, config, seed + 1000 * k) for k, s in enumerate(specs)]
+    indexes: dict = {}
+    parts = [_train_part(s, config, seed + 1000 * k, indexes) for k, s in enumerate(specs)]
     if len(parts) == 1:
         return parts[0]
     return MixtureDataset(parts, [s.weight for s in specs], seed)
