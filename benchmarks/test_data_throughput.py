@@ -131,7 +131,7 @@ def test_train_step_cpu(benchmark, config, procedural_dir, precision):
         opt.zero_grad()
         loss.backward()
         opt.step()
-        return float(loss)
+        return float(loss.detach())
 
     step()  # warm-up: first-call allocations
     assert np.isfinite(benchmark.pedantic(step, rounds=5, iterations=1))
