@@ -1,6 +1,8 @@
-"""Trainer (`instancevg train`): AdamW with a lower backbone lr, warm-up then step decay,
-grad-norm clipping, AMP on CUDA, DDP through torchrun (gloo on CPU, nccl on CUDA), periodic
-validation, a loss/metric curve PNG, atomic checkpoints and exact resume.
+"""Trainer (`instancevg train`): AdamW or Adam with a lower backbone lr, warm-up then step or
+cosine decay, grad-norm clipping, bf16/fp16 autocast (CUDA, and CPUs with native bf16), DDP
+through torchrun (gloo on CPU, nccl on CUDA; GT count averaged over ranks, validation sharded),
+validation on each source, a loss/metric curve PNG, atomic checkpoints and exact resume.
+Options: :mod:`instancevg.train_config`; data sources: :mod:`instancevg.data.sources`.
 
 Exact resume: the sample drawn at global step s, rank r, batch slot j is the fixed global
 index ``(s * world + r) * batch + j``; checkpoints restore weights, optimizer, scheduler, RNG

@@ -1,1 +1,3 @@
-"""Datasets: the procedural GREC/GRES benchmark and gRefCOCO-style JSON loaders."""
+"""Data: the released grounding datasets (gRefCOCO, RefCOCO/+/g, Ref-ZOM) and COCO instances files
+in their own formats, grounding samples generated from COCO labels and copy-paste scenes, the
+procedural GREC/GRES benchmark, and the SPECs that name them (:mod:`instancevg.data.sources`)."""
