@@ -29,6 +29,7 @@ from torch.utils.data import Dataset
 
 from ..config import ModelConfig
 from .coco import WHOLE_FILE_SPLIT, CocoInstances, default_split_file
+from .copy_paste import CopyPasteComposer
 from .dataset import (CocoGroundingDataset, CopyPasteDataset, CyclicDataset, JsonGroundingDataset,
                       ProceduralGroundingDataset, RecordsDataset, dataset_info)
 from .mixture import MixtureDataset
@@ -137,8 +138,6 @@ def _train_part(spec: DataSpec, config: ModelConfig, seed: int, indexes: dict) -
     images = inst.load_split(_coco_split(inst, "train"))
     if spec.kind == "coco":
         return CocoGroundingDataset(config, images, inst.category_names, seed, length=2**62, shuffle=True)
-    from .copy_paste import CopyPasteComposer
-
     return CopyPasteDataset(config, CopyPasteComposer(images), inst.category_names, seed)
 
 
