@@ -18,7 +18,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from ..atomic_io import atomic_write_json
+from ..atomic_io import atomic_path, atomic_write_json
 from ..config import get_preset
 from .coco import CocoInstances, say
 from .dataset import CocoGroundingDataset
@@ -57,8 +57,8 @@ def write_grefcoco_from_coco(instances_json: str | Path, image_dir: str | Path, 
                 "file_name": f"{Path(im.image_path).stem}_{ann_ids[0]}{Path(im.image_path).suffix}",
             })
             sent_id += 1
-    shutil.copyfile(instances_json, out / "grefcoco" / "instances.json.tmp")
-    (out / "grefcoco" / "instances.json.tmp").replace(out / "grefcoco" / "instances.json")
+    with atomic_path(out / "grefcoco" / "instances.json") as tmp:
+        shutil.copyfile(instances_json, tmp)
     path = out / "grefcoco" / "grefs(unc).json"
     atomic_write_json(path, refs)
     n_empty = sum(r["no_target"] for r in refs)
