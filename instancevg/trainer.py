@@ -150,11 +150,12 @@ def write_curve(history: list[dict], path: Path) -> None:
     axes[0].set_title("training loss")
     if train:
         axes[0].legend()
-    names = ("GREC Pr@(F1=1,IoU>=0.5)", "GREC N-acc", "GRES gIoU") if len(_val_sources(val)) > 1 else (
+    sources = _val_sources(val)
+    names = ("GREC Pr@(F1=1,IoU>=0.5)", "GREC N-acc", "GRES gIoU") if len(sources) > 1 else (
         "GREC Pr@(F1=1,IoU>=0.5)", "GREC N-acc", "GRES cIoU", "GRES gIoU")
-    for source in _val_sources(val):
+    for source in sources:
         points = [(h["step"], _by_source(h["val"])[source]) for h in val if source in _by_source(h["val"])]
-        prefix = f"{source}: " if len(_val_sources(val)) > 1 else ""
+        prefix = f"{source}: " if len(sources) > 1 else ""
         for name in names:
             axes[1].plot([p[0] for p in points], [p[1][name] for p in points], marker="o", label=prefix + name)
     axes[1].set_ylim(0, 1)

@@ -140,16 +140,13 @@ def scene_expression(image: np.ndarray, masks: np.ndarray, categories, crowd, vo
     return expr, objects
 
 
-def _scene_item(config: ModelConfig, image: np.ndarray, masks: np.ndarray, categories, crowd, vocabulary,
-                rng: np.random.Generator, sample_id: str, full_masks: bool, visible=None,
-                boxes: np.ndarray | None = None) -> dict:
-    """Draw one expression for a labelled scene and build the model item for it; ``boxes`` (K, 4)
-    xyxy gives the objects' annotated boxes (default: the tight boxes of their visible masks)."""
-    expr, objects = scene_expression(image, masks, categories, crowd, vocabulary, rng, visible)
+def _expression_item(config: ModelConfig, image: np.ndarray, masks: np.ndarray, expr, categories: list[str],
+                     boxes: np.ndarray, sample_id: str, full_masks: bool) -> dict:
+    """The model item of a generated expression: ``boxes`` (K, 4) xyxy and ``categories`` are those
+    of all K objects of the scene; the expression's targets pick from them."""
     t = list(expr.targets)
-    all_boxes = boxes if boxes is not None else np.stack([o.box for o in objects]) if objects else np.zeros((0, 4))
-    return _item(image, expr.text, np.asarray(all_boxes, np.float32)[t].reshape(-1, 4), masks[t], config,
-                 sample_id, full_masks, categories=[objects[k].category for k in t])
+    return _item(image, expr.text, np.asarray(boxes, np.float32).reshape(-1, 4)[t], masks[t], config, sample_id,
+                 full_masks, categories=[categories[k] for k in t])
 
 
 class CocoGroundingDataset(Dataset):
@@ -179,28 +176,25 @@ class CocoGroundingDataset(Dataset):
     def __len__(self) -> int:
         return self.length
 
-    def _image(self, g: int) -> tuple[CocoImage, np.ndarray, np.ndarray]:
+    def expression(self, g: int):
+        """``(CocoImage, image, masks, Expression)`` of item g: the image record, its (H, W, 3) uint8
+        pixels, (K, H, W) masks, and the expression drawn for it, whose targets index
+        ``CocoImage.objects`` (what ``make-data --from-coco`` writes)."""
         im = self.images[self.order(g) if self.order else g % len(self.images)]
         image = load_image(im.image_path)
         if image.shape[:2] != (im.height, im.width):
             raise ValueError(f"{im.image_path} is {image.shape[1]}x{image.shape[0]} but the instances file says "
                              f"{im.width}x{im.height}")
-        return im, image, im.masks()
-
-    def expression(self, g: int):
-        """``(CocoImage, Expression)`` of item g: the image and the expression drawn for it; the
-        expression's targets index ``CocoImage.objects`` (what ``make-data --from-coco`` writes)."""
-        im, image, masks = self._image(g)
+        masks = im.masks()
         expr, _ = scene_expression(image, masks, [o.category for o in im.objects], [o.iscrowd for o in im.objects],
                                    self.vocabulary, np.random.default_rng([self.seed, g]))
-        return im, expr
+        return im, image, masks, expr
 
     def __getitem__(self, g: int) -> dict:
-        im, image, masks = self._image(g)
-        return _scene_item(self.config, image, masks, [o.category for o in im.objects],
-                           [o.iscrowd for o in im.objects], self.vocabulary, np.random.default_rng([self.seed, g]),
-                           f"coco-{im.image_id}-{g}", self.full_masks,
-                           boxes=np.stack([o.box for o in im.objects]) if im.objects else None)
+        im, image, masks, expr = self.expression(g)
+        return _expression_item(self.config, image, masks, expr, [o.category for o in im.objects],
+                                np.array([o.box for o in im.objects], np.float32), f"coco-{im.image_id}-{g}",
+                                self.full_masks)
 
 
 class CopyPasteDataset(Dataset):
@@ -216,8 +210,10 @@ class CopyPasteDataset(Dataset):
     def __getitem__(self, g: int) -> dict:
         rng = np.random.default_rng([self.seed, g])
         scene = self.composer.compose(rng)
-        return _scene_item(self.config, scene.image, scene.masks, scene.categories, scene.crowd, self.vocabulary,
-                           rng, f"copy-paste-{g}", False, scene.visible_fraction)
+        expr, objects = scene_expression(scene.image, scene.masks, scene.categories, scene.crowd, self.vocabulary, rng,
+                                         scene.visible_fraction)
+        return _expression_item(self.config, scene.image, scene.masks, expr, scene.categories,
+                                np.array([o.box for o in objects], np.float32), f"copy-paste-{g}", False)
 
 
 class GroundingCollate:
