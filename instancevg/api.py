@@ -8,9 +8,11 @@ import torch
 
 from .checkpoint import CheckpointError, load_model
 from .data.transforms import preprocess_image
+from .device import resolve_device
 from .image_io import as_rgb_uint8, load_image
 from .postprocess import postprocess
 from .result import GroundingResult
+from .runtime.expressions import check_expression, expression_list
 from .text_encoder import TextTokenizer
 
 DEFAULT_WEIGHTS = Path(__file__).parent / "weights" / "instancevg_edge.safetensors"
@@ -38,15 +40,17 @@ class InstanceVG:
 
         Args:
             checkpoint: a model ``.safetensors`` file or a training checkpoint directory.
-            device: "cpu", "cuda", ... (default: CUDA when available).
+            device: "auto" (default: CUDA when available), "cpu", "cuda" or "cuda:N"
+                (:func:`instancevg.device.resolve_device`).
 
         Raises:
-            CheckpointError: missing or unreadable checkpoint.
+            CheckpointError: missing or unreadable checkpoint. ValueError: an unknown or
+                unavailable device.
         """
         path = Path(checkpoint) if checkpoint else DEFAULT_WEIGHTS
         if checkpoint is None and not path.is_file():
             raise CheckpointError(f"the default model is not installed at {path}")
-        dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        dev = resolve_device(device)
         return cls(load_model(path, dev), dev)
 
     @torch.no_grad()
@@ -56,15 +60,22 @@ class InstanceVG:
         Args:
             image: a path (JPEG/PNG/...), a PIL image, or an (H, W[, C]) array (RGB order for
                 3 channels; gray and RGBA accepted).
-            text: the referring expression (non-empty; over-long ones are truncated with a warning).
+            text: one referring expression, a ``str`` with a visible character (over-long ones
+                are truncated with a warning); several go to :meth:`ground_many`.
 
         Returns:
             GroundingResult with boxes in original-image pixels (xyxy), scores, masks at the
             original size, the union mask and the no-target decision.
 
         Raises:
-            ImageLoadError: unreadable or malformed image. ValueError: empty expression.
+            ImageLoadError: unreadable or malformed image. ValueError: an expression with no
+            visible character. TypeError: ``text`` is not a ``str`` (a list names
+            :meth:`ground_many`).
         """
+        if isinstance(text, (list, tuple)):
+            raise TypeError(f"ground() takes one expression (str), got a {type(text).__name__}; "
+                            "use ground_many() for several")
+        check_expression(text)
         return self.ground_many(image, [text])[0]
 
     @torch.no_grad()
@@ -72,9 +83,15 @@ class InstanceVG:
         """Ground several expressions in one image.
 
         The backbone runs once on the image; the language-conditioned rest of the network runs
-        as one batch of ``len(texts)``. Same arguments, errors and results as :meth:`ground`,
+        as one batch of ``len(texts)``. ``texts`` is a list/tuple of ``str`` (one ``str`` counts
+        as a list of one); otherwise the same arguments, errors and results as :meth:`ground`,
         one result per expression in order.
+
+        Raises:
+            ImageLoadError: as :meth:`ground`. ValueError: an empty list or an expression with no
+            visible character. TypeError: not a ``str`` or a list/tuple of ``str``.
         """
+        texts = expression_list(texts)
         rgb = image_array(image)
         ids, mask = self.tokenizer(list(texts))
         ids, mask = ids.to(self.device), mask.to(self.device)

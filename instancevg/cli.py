@@ -34,6 +34,7 @@ _TRAIN_FLAGS = ("preset", "precision", "steps", "epochs", "schedule", "batch_siz
 
 
 def _cmd_train(args) -> int:
+    from .device import resolve_device
     from .train_config import TrainConfig, apply_overrides, parse_set, read_config_file, recipe_settings
     from .trainer import train
 
@@ -47,6 +48,7 @@ def _cmd_train(args) -> int:
         if "steps" in extend:
             extend["epochs"] = None  # an explicit length replaces an epoch count
         cfg = apply_overrides(dataclasses.replace(cfg, out=args.resume), {**extend, **parse_set(args.set or [])})
+        resolve_device(cfg.device)  # an unknown or unavailable device fails here, in one line
         train(cfg, resume=True, stop_at=args.stop_at, time_limit_s=_minutes(args.time_limit_min))
         return 0
     if not args.data or not args.out:
@@ -56,6 +58,7 @@ def _cmd_train(args) -> int:
               read_config_file(args.config) if args.config else {}, given, parse_set(args.set or [])]
     for overrides in layers:  # later wins: recipe < --config file < flags < --set
         cfg = apply_overrides(cfg, overrides)
+    resolve_device(cfg.device)
     train(cfg, stop_at=args.stop_at, time_limit_s=_minutes(args.time_limit_min))
     return 0
 
@@ -74,9 +77,10 @@ def _cmd_eval(args) -> int:
     from .api import DEFAULT_WEIGHTS
     from .checkpoint import load_model
     from .data.sources import DataSpec, eval_dataset
+    from .device import resolve_device
     from .evaluate import evaluate, format_table
 
-    device = args.device or "cpu"
+    device = resolve_device(args.device)
     spec = DataSpec.parse(args.data)
     checkpoint = args.checkpoint or DEFAULT_WEIGHTS
     model = load_model(checkpoint, device)
@@ -106,23 +110,26 @@ def _overlay_paths(out: str, n: int) -> list[Path]:
 
 
 def _cmd_ground(args) -> int:
-    from .api import InstanceVG, image_array
+    from .api import DEFAULT_WEIGHTS, InstanceVG, image_array
+    from .device import resolve_device
     from .overlay import draw_overlay, save_overlay
+    from .result import ground_document
+    from .runtime.expressions import check_expression
 
+    device = resolve_device(args.device)
     for i, text in enumerate(args.text, 1):
-        if not text or not text.strip():
-            raise ValueError("the expression (--text) is empty" if len(args.text) == 1
-                             else f"expression {i} (--text) is empty")
+        check_expression(text, "--text" if len(args.text) == 1 else f"--text {i}")
     image = image_array(args.image)
-    model = InstanceVG.from_pretrained(args.checkpoint, device=args.device)
+    model = InstanceVG.from_pretrained(args.checkpoint, device=device)
     results = model.ground_many(image, args.text)  # one backbone pass for all expressions
     if args.json:
-        dicts = [r.to_dict() for r in results]
-        print(json.dumps(dicts[0] if len(dicts) == 1 else dicts, indent=2))
+        doc = ground_document(results, args.image, args.checkpoint or DEFAULT_WEIGHTS)
+        print(json.dumps(doc, indent=2))
     else:
         for result in results:
             _print_result(result)
     if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         for result, out in zip(results, _overlay_paths(args.out, len(results))):
             path = save_overlay(out, draw_overlay(image, result))
             if not args.json:
@@ -166,18 +173,26 @@ def build_parser() -> argparse.ArgumentParser:
     from .config import PRESETS
     from .train_config import RECIPES
 
-    p = argparse.ArgumentParser(prog="instancevg", description="Generalized visual grounding (InstanceVG-edge)")
+    from . import __version__
+
+    p = argparse.ArgumentParser(prog="instancevg", description="Generalized visual grounding (InstanceVG-edge): "
+                                "every object a phrase refers to (zero, one or many) as boxes, scores and masks.")
+    p.add_argument("--version", action="version", version=f"instancevg {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
-    g = sub.add_parser("ground", help="ground an expression in an image with the shipped (or a given) model")
+    g = sub.add_parser("ground", help="ground an expression in an image with the shipped (or a given) model",
+                       description="Ground one or more referring expressions in one image. Prints each kept "
+                                   "instance (box xyxy in pixels, score, mask area) or 'no target'; --json prints "
+                                   "one document of schema instancevg.ground/1.")
     g.add_argument("--image", required=True, help="JPEG/PNG/... file")
     g.add_argument("--text", required=True, action="append",
                    help="referring expression; repeat for several in the same image (one backbone pass)")
-    g.add_argument("--out", help="write an overlay PNG here (several expressions: NAME-1.png, NAME-2.png, ...)")
+    g.add_argument("--out", help="write an overlay PNG here, creating its folder (several expressions: NAME-1.png, "
+                                 "NAME-2.png, ...); default: no overlay")
     g.add_argument("--json", action="store_true",
-                   help="print the result as JSON (a list of results for several expressions)")
+                   help='print {"schema": "instancevg.ground/1", "image", "checkpoint", "results": [one per --text]}')
     g.add_argument("--checkpoint", help="model .safetensors or training checkpoint dir (default: shipped model)")
-    g.add_argument("--device", help="cpu / cuda (default: cuda if available)")
+    g.add_argument("--device", default="auto", help="auto (default: cuda when available), cpu, cuda or cuda:N")
     g.set_defaults(func=_cmd_ground)
 
     m = sub.add_parser("make-data", help="write the procedural GREC/GRES benchmark, or grounding data from COCO labels",
@@ -196,7 +211,10 @@ def build_parser() -> argparse.ArgumentParser:
                                                      "split.json beside the instances file, else one split 'all')")
     m.set_defaults(func=_cmd_make_data)
 
-    t = sub.add_parser("train", help="train (or --resume) a model")
+    t = sub.add_parser("train", help="train (or --resume) a model",
+                       description="Train on one source or a weighted mixture (--data, repeatable), validating on "
+                                   "each source's val split, with atomic checkpoints in RUN/checkpoints. Settings: "
+                                   "defaults < --recipe < --config < flags < --set. --resume RUN continues exactly.")
     t.add_argument("--data", action="append", metavar="SPEC",
                    help="training source KIND:PATH[:EXTRA][@WEIGHT], repeat for a weighted mixture; KIND is one of "
                         "grefcoco, refcoco, refcoco+, refcocog, refzom, coco, copy-paste, procedural (a bare "
@@ -231,30 +249,35 @@ def build_parser() -> argparse.ArgumentParser:
                         "--resume); default 0: last 2 only")
     t.add_argument("--num-workers", type=int, help="data loader workers (default 2)")
     t.add_argument("--seed", type=int, help="seed of the sample stream and the initialisation (default 0)")
-    t.add_argument("--device", help="auto (default), cpu or cuda")
+    t.add_argument("--device", help="auto (default: cuda when available), cpu, cuda or cuda:N")
     t.add_argument("--init-from", help="start from these model weights (.safetensors)")
     t.add_argument("--stop-at", type=int, help="stop after this global step (resume later with --resume)")
     t.add_argument("--time-limit-min", type=float,
                    help="stop (with a checkpoint) at the first step ending after this many minutes of training")
     t.set_defaults(func=_cmd_train)
 
-    e = sub.add_parser("eval", help="evaluate a checkpoint on a split")
+    e = sub.add_parser("eval", help="evaluate a checkpoint (default: the shipped model) on a split",
+                       description="GREC Precision@(F1=1, IoU>=0.5) and N-acc, GRES cIoU / gIoU / N-acc / T-acc, "
+                                   "REC Acc@0.5 (overall and per category) and the no-target false positives of a "
+                                   "model on one split of a data source; writes the metrics as JSON.")
     e.add_argument("--checkpoint", help="model .safetensors or training checkpoint dir (default: shipped model)")
     e.add_argument("--data", required=True, metavar="SPEC",
                    help="KIND:PATH[:EXTRA] as for train (a bare directory with dataset.json is procedural)")
     e.add_argument("--split", default="test",
                    help="split name: val, test (procedural, RefCOCOg), testA, testB (RefCOCO/+, gRefCOCO), "
-                        "train; default test")
-    e.add_argument("--limit", type=int)
-    e.add_argument("--batch-size", type=int, default=8)
-    e.add_argument("--num-workers", type=int, default=0)
-    e.add_argument("--device")
+                        "train, or all (a COCO file without split.json); default test")
+    e.add_argument("--limit", type=int, help="evaluate the first N samples only (default: the whole split)")
+    e.add_argument("--batch-size", type=int, default=8, help="samples per forward pass (default 8)")
+    e.add_argument("--num-workers", type=int, default=0, help="data loader workers (default 0)")
+    e.add_argument("--device", default="auto", help="auto (default: cuda when available), cpu, cuda or cuda:N")
     e.add_argument("--out", help="metrics JSON path (default: DIR/metrics_SPLIT.json for procedural data, "
                                  "runs/eval/metrics_KIND_SPLIT.json otherwise)")
     e.set_defaults(func=_cmd_eval)
 
     k = sub.add_parser("pack", help="turn a training checkpoint (or the average of several) into a release "
-                                    "weights file")
+                                    "weights file",
+                       description="Write model weights (safetensors, config inside) from a training checkpoint, "
+                                   "or from the weight average of several checkpoints of one run.")
     k.add_argument("--checkpoint", required=True, action="append",
                    help="training checkpoint dir or model .safetensors; repeat to average the weights of several "
                         "checkpoints of one run (instancevg.weight_averaging)")

@@ -51,3 +51,21 @@ class GroundingResult:
             ],
             "union_mask_area": int(self.union_mask.sum()),
         }
+
+
+GROUND_JSON_SCHEMA = "instancevg.ground/1"
+
+
+def ground_document(results: list[GroundingResult], image: str, checkpoint: str) -> dict:
+    """The JSON document ``instancevg ground --json`` prints, the same shape for one or many
+    expressions (schema ``instancevg.ground/1``)::
+
+        {"schema": "instancevg.ground/1", "image": PATH, "checkpoint": PATH,
+         "results": [GroundingResult.to_dict(), ...]}   # one per --text, in order
+
+    Each result: ``text``, ``no_target``, ``image_size`` [H, W], ``instances`` (``box_xyxy``
+    original-image pixels, ``score`` in [0, 1], ``mask_area`` pixels), ``union_mask_area``.
+    A new major number in ``schema`` means a field changed meaning or was removed.
+    """
+    return {"schema": GROUND_JSON_SCHEMA, "image": str(image), "checkpoint": str(checkpoint),
+            "results": [r.to_dict() for r in results]}

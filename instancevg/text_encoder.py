@@ -9,6 +9,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from .runtime.expressions import expression_list
+
 TEXT_DIM = 384
 
 
@@ -56,19 +58,17 @@ class TextTokenizer:
         """Tokenize a batch.
 
         Args:
-            texts: non-empty list of non-empty strings.
+            texts: non-empty list of expressions (checked by
+                :func:`instancevg.runtime.expressions.expression_list`).
 
         Returns:
             (input_ids, attention_mask): both (B, L) int64, L <= max_len; mask 1 = real token.
 
         Raises:
-            ValueError: on an empty list or an empty/whitespace-only expression.
+            ValueError: an empty list or an expression with no visible character. TypeError: not
+                a list of ``str``.
         """
-        if not texts:
-            raise ValueError("no expression given")
-        for t in texts:
-            if not isinstance(t, str) or not t.strip():
-                raise ValueError(f"empty referring expression: {t!r}")
+        texts = expression_list(texts)
         encs = self.tokenizer.encode_batch([t.strip() for t in texts])
         ids = []
         for text, enc in zip(texts, encs):

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,6 +73,63 @@ def check_grounder_inputs(image, text_features, text_mask) -> None:
                          "(one image per expression)")
 
 
+def _number(manifest: dict, where: str, field: str, positive: bool = False) -> float:
+    """``manifest[...][field]`` as a finite float, or a BundleError naming the field."""
+    value = manifest.get(field) if isinstance(manifest, dict) else None
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if not ok or (positive and value <= 0):
+        raise BundleError(f"{where}: field {field!r} must be a {'positive ' if positive else ''}number, got {value!r}")
+    return float(value)
+
+
+def _section(manifest: dict, key: str, mpath: Path) -> dict:
+    value = manifest.get(key)
+    if not isinstance(value, dict):
+        raise BundleError(f"{mpath}: field {key!r} is missing or not an object (got {type(value).__name__})")
+    return value
+
+
+def check_manifest(manifest: dict, mpath: Path) -> None:
+    """Check the manifest fields the runtime reads, so that a hand-edited or truncated manifest
+    fails with the field's name instead of a KeyError at first use.
+
+    Checked: ``files`` (every required file listed with a 64-hex ``sha256``), ``input.image_size``
+    (positive integer), ``input.mean`` / ``input.std`` (3 numbers, std > 0), ``thresholds.score``
+    and ``thresholds.mask`` (numbers), ``max_text_len`` (positive integer), and
+    ``graphs.grounder.outputs`` (a list).
+
+    Raises:
+        BundleError: naming the manifest and the first missing or malformed field.
+    """
+    files = _section(manifest, "files", mpath)
+    missing = [name for name in REQUIRED_FILES if name not in files]
+    if missing:
+        raise BundleError(f"{mpath} does not list {missing}")
+    for name, entry in files.items():
+        digest = entry.get("sha256") if isinstance(entry, dict) else None
+        if not (isinstance(digest, str) and len(digest) == 64 and all(c in "0123456789abcdef" for c in digest)):
+            raise BundleError(f"{mpath}: files[{name!r}] needs a 'sha256' of 64 hex digits, got {digest!r}")
+    inp = _section(manifest, "input", mpath)
+    size = inp.get("image_size")
+    if not (isinstance(size, int) and not isinstance(size, bool) and size > 0):
+        raise BundleError(f"{mpath}: field 'input.image_size' must be a positive integer, got {size!r}")
+    for key in ("mean", "std"):
+        values = inp.get(key)
+        if not (isinstance(values, list) and len(values) == 3):
+            raise BundleError(f"{mpath}: field 'input.{key}' must be a list of 3 numbers, got {values!r}")
+        for v in values:
+            _number({key: v}, f"{mpath} input.{key}", key, positive=key == "std")
+    thresholds = _section(manifest, "thresholds", mpath)
+    for key in ("score", "mask"):
+        _number(thresholds, f"{mpath} thresholds", key)
+    length = manifest.get("max_text_len")
+    if not (isinstance(length, int) and not isinstance(length, bool) and length >= 3):
+        raise BundleError(f"{mpath}: field 'max_text_len' must be an integer >= 3, got {length!r}")
+    outputs = _section(manifest, "graphs", mpath).get("grounder", {})
+    if not (isinstance(outputs, dict) and isinstance(outputs.get("outputs"), list)):
+        raise BundleError(f"{mpath}: field 'graphs.grounder.outputs' is missing or not a list")
+
+
 @dataclass(frozen=True)
 class Bundle:
     """A bundle directory and its parsed manifest.
@@ -89,8 +147,8 @@ class Bundle:
         """Read ``path/manifest.json`` and check its format and that the required files are listed.
 
         Raises:
-            BundleError: no such directory, no or unreadable manifest, another format, or a
-                required file not listed.
+            BundleError: no such directory, no or unreadable manifest, another format, a
+                required file not listed, or a missing or malformed field (:func:`check_manifest`).
         """
         path = Path(path)
         if not path.is_dir():
@@ -107,10 +165,7 @@ class Bundle:
             raise BundleError(f"{mpath} has format {fmt!r}, expected {FORMAT!r}: re-export the bundle with "
                               "this version's export/export_onnx.py (then re-run export/quantize.py and "
                               "export/build_engine.py for INT8 bundles and TensorRT engines)")
-        files = manifest.get("files", {})
-        missing = [name for name in REQUIRED_FILES if name not in files]
-        if missing:
-            raise BundleError(f"{mpath} does not list {missing}")
+        check_manifest(manifest, mpath)
         return cls(path, manifest)
 
     def file(self, name: str, verify: bool = True) -> Path:

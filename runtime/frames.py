@@ -30,8 +30,13 @@ def check_frame(frame) -> np.ndarray:
     if frame.dtype != np.uint8:
         raise FrameError(f"frame dtype must be uint8 (BGR 0..255), got {frame.dtype}")
     if frame.ndim != 3 or frame.shape[2] != 3:
-        channels = frame.shape[2] if frame.ndim == 3 else "no channel axis"
-        raise FrameError(f"frame must be (H, W, 3) BGR, got shape {frame.shape} ({channels} channels); "
+        if frame.ndim == 2:
+            what = "a gray frame with no channel axis"
+        elif frame.ndim == 3:
+            what = f"{frame.shape[2]} channel{'s' if frame.shape[2] != 1 else ''}"
+        else:
+            what = f"{frame.ndim} dimensions"
+        raise FrameError(f"frame must be (H, W, 3) BGR, got shape {frame.shape} ({what}); "
                          "convert gray/BGRA frames with cv2.cvtColor first")
     if frame.shape[0] == 0 or frame.shape[1] == 0:
         raise FrameError(f"frame is empty: shape {frame.shape}")

@@ -20,6 +20,7 @@ from instancevg.nms import check_nms_iou
 from instancevg.result import GroundingResult
 
 from .bundle import Bundle, BundleError
+from .expressions import expression_list
 from .frames import check_frame, preprocess_frame
 from .postprocess import postprocess_one
 from .tokenize import ExpressionTokenizer
@@ -117,13 +118,14 @@ class Grounder:
         """Encode expressions with ``text_encoder.onnx``; features are cached by exact string.
 
         Args:
-            texts: one expression or a non-empty list. Over-long ones are truncated to the
-                manifest's ``max_text_len`` tokens with a warning.
+            texts: one expression (``str``) or a non-empty list/tuple of them. Over-long ones are
+                truncated to the manifest's ``max_text_len`` tokens with a warning.
 
         Raises:
-            ValueError: empty list or empty/whitespace-only expression. TypeError: a non-string.
+            ValueError: empty list, or an expression with no visible character. TypeError: not a
+                ``str`` or a list/tuple of ``str`` (:func:`instancevg.runtime.expressions.expression_list`).
         """
-        texts = _as_list(texts)
+        texts = expression_list(texts)
         with self._lock:
             cached = {t: self._cache[t] for t in texts if t in self._cache}
             for t in cached:
@@ -161,10 +163,10 @@ class Grounder:
             per-instance masks, union mask, no_target).
 
         Raises:
-            FrameError: bad frame. ValueError: bad expression (see :meth:`encode_text`).
+            FrameError: bad frame. ValueError / TypeError: bad expressions (see :meth:`encode_text`).
         """
         check_frame(frame)
-        texts = _as_list(texts)
+        texts = expression_list(texts)
         text = self.encode_text(texts)
         out = self.backend.ground(self.encode_image(frame), text.features, text.mask)  # one backbone pass
         hw = frame.shape[:2]
@@ -172,15 +174,6 @@ class Grounder:
                                 out["global_mask_logits"][i], t, hw, self.score_threshold, self.mask_threshold,
                                 self.nms_iou)
                 for i, t in enumerate(texts)]
-
-
-def _as_list(texts) -> list[str]:
-    if isinstance(texts, str):
-        return [texts]
-    texts = list(texts)
-    if not texts:
-        raise ValueError("no expression given")
-    return texts
 
 
 __all__ = ["BundleError", "Grounder", "TextFeatures"]

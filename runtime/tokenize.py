@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .expressions import check_expression
+
 
 class ExpressionTokenizer:
     """Tokenize expressions to MiniLM ids, truncated to ``max_len`` tokens with a warning.
@@ -28,13 +30,10 @@ class ExpressionTokenizer:
         """Token ids of one expression ([CLS] ... [SEP]), at most ``max_len`` of them.
 
         Raises:
-            TypeError: if ``text`` is not a string. ValueError: if it is empty / whitespace only.
+            TypeError: ``text`` is not a string. ValueError: it has no visible character
+                (:func:`instancevg.runtime.expressions.check_expression`).
         """
-        if not isinstance(text, str):
-            raise TypeError(f"referring expression must be a str, got {type(text).__name__}")
-        if not text.strip():
-            raise ValueError(f"empty referring expression: {text!r}")
-        seq = self.tokenizer.encode(text.strip()).ids
+        seq = self.tokenizer.encode(check_expression(text)).ids
         if len(seq) > self.max_len:
             warnings.warn(f"expression truncated from {len(seq)} to {self.max_len} tokens: {text[:60]!r}",
                           stacklevel=3)

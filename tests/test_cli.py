@@ -1,6 +1,7 @@
 """`instancevg` command line: ground (shipped model and a given checkpoint), eval, errors."""
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
@@ -14,7 +15,7 @@ from PIL import Image
 
 from instancevg.api import DEFAULT_WEIGHTS, InstanceVG
 from instancevg.checkpoint import save_model
-from instancevg.cli import main
+from instancevg.cli import build_parser, main
 from instancevg.config import get_preset
 from instancevg.data.make_data import make_data
 from instancevg.image_io import load_image
@@ -46,7 +47,10 @@ def test_ground_shipped_model_on_real_photo(tmp_path):
                            "the white object", "--out", str(out), "--json"], capture_output=True, text=True,
                           timeout=300)
     assert proc.returncode == 0, proc.stderr
-    result = json.loads(proc.stdout)
+    doc = json.loads(proc.stdout)
+    assert doc["schema"] == "instancevg.ground/1" and doc["image"] == COFFEE
+    assert doc["checkpoint"] == str(DEFAULT_WEIGHTS) and len(doc["results"]) == 1
+    result = doc["results"][0]
     h, w = load_image(COFFEE).shape[:2]
     assert result["image_size"] == [h, w]
     assert result["no_target"] == (len(result["instances"]) == 0)
@@ -67,7 +71,7 @@ def test_ground_accepts_gray_rgba_any_size(tiny_ckpt, tmp_path, capsys, mode):
     code, out, _ = _run(["ground", "--image", str(path), "--text", "the red circle", "--checkpoint",
                          str(tiny_ckpt), "--json", "--out", str(tmp_path / "o.png")], capsys)
     assert code == 0
-    res = json.loads(out)
+    res = json.loads(out)["results"][0]
     assert res["image_size"] == [37, 91]
     assert load_image(tmp_path / "o.png").shape == (37, 91, 3)
 
@@ -83,6 +87,11 @@ def test_ground_text_output(tiny_ckpt, capsys):
     [
         (["--image", "/nonexistent/x.png", "--text", "a"], "x.png"),
         (["--image", COFFEE, "--text", "   "], "empty"),
+        (["--image", COFFEE, "--text", "\u200b"], "empty"),       # zero-width space
+        (["--image", COFFEE, "--text", "\ufeff\u00ad"], "empty"),  # BOM, soft hyphen
+        (["--image", COFFEE, "--text", "\x00\x07 \t"], "empty"),  # NUL, BEL, whitespace
+        (["--image", COFFEE, "--text", "a", "--device", "gpu"], "unknown device 'gpu'"),
+        (["--image", COFFEE, "--text", "a", "--device", "cuda:x"], "unknown device"),
         (["--image", COFFEE, "--text", "a", "--checkpoint", "/nonexistent/model.safetensors"], "not found"),
     ],
 )
@@ -110,7 +119,7 @@ def test_api_matches_cli(tiny_ckpt, capsys):
     code, out, _ = _run(["ground", "--image", COFFEE, "--text", "the cup", "--checkpoint", str(tiny_ckpt), "--json"],
                         capsys)
     assert code == 0
-    assert json.loads(out) == json.loads(json.dumps(res.to_dict()))
+    assert json.loads(out)["results"] == json.loads(json.dumps([res.to_dict()]))
     assert res.masks.shape[1:] == res.union_mask.shape == load_image(COFFEE).shape[:2]
 
 
@@ -123,7 +132,9 @@ def test_ground_several_expressions(tiny_ckpt, tmp_path, capsys):
     code, out, _ = _run([*base, "--json", "--out", str(tmp_path / "ov.png")], capsys)
     assert code == 0
     want = InstanceVG.from_pretrained(tiny_ckpt, device="cpu").ground_many(COFFEE, texts)
-    assert json.loads(out) == json.loads(json.dumps([r.to_dict() for r in want]))
+    doc = json.loads(out)
+    assert doc["schema"] == "instancevg.ground/1" and doc["checkpoint"] == str(tiny_ckpt)
+    assert doc["results"] == json.loads(json.dumps([r.to_dict() for r in want]))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ov-1.png", "ov-2.png"]
     first, second = load_image(tmp_path / "ov-1.png"), load_image(tmp_path / "ov-2.png")
     assert second.shape == load_image(COFFEE).shape
@@ -132,7 +143,7 @@ def test_ground_several_expressions(tiny_ckpt, tmp_path, capsys):
     assert code == 0 and [line.split(":")[0] for line in out.splitlines() if line.startswith('"')] == [
         f'"{t}"' for t in texts]
     code, _, err = _run([*base, "--text", " "], capsys)
-    assert code == 2 and "expression 3 (--text) is empty" in err
+    assert code == 2 and "--text 3 is empty" in err
 
 
 def test_ground_many_matches_single_calls(tiny_ckpt):
@@ -191,3 +202,29 @@ def test_make_data_cli_is_deterministic(tmp_path, capsys):
     assert len(files) == 4
     for f in files:
         assert (tmp_path / "a" / f).read_bytes() == (tmp_path / "b" / f).read_bytes()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message of a torch without a usable GPU")
+@pytest.mark.parametrize("command", [["ground", "--image", COFFEE, "--text", "a"],
+                                     ["eval", "--data", "procedural:/nonexistent"],
+                                     ["train", "--data", "procedural:/nonexistent", "--out", "x"]])
+def test_cuda_without_gpu_is_one_line(command, capsys):
+    code, _, err = _run([*command, "--device", "cuda"], capsys)
+    assert code == 2 and err.count("\n") == 1
+    assert "device 'cuda'" in err and "--device cpu" in err
+
+
+def test_version_and_help_describe_every_option(capsys):
+    from instancevg import __version__
+
+    with pytest.raises(SystemExit) as exc:
+        main(["--version"])
+    assert exc.value.code == 0 and capsys.readouterr().out.strip() == f"instancevg {__version__}"
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    for name, sp in sub.choices.items():
+        assert sp.description, f"instancevg {name} has no description"
+        for action in sp._actions:
+            if action.dest != "help":
+                assert action.help, f"instancevg {name} {action.option_strings} has no help text"
+    assert "edge" in sub.choices["train"].format_help()  # allowed --preset values are listed

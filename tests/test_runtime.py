@@ -175,7 +175,8 @@ def test_threads_match_serial(grounder, frames):
 @pytest.mark.parametrize("frame,match", [
     (np.zeros((40, 50, 3), np.float32), "dtype must be uint8"),
     (np.zeros((40, 50, 4), np.uint8), "4 channels"),
-    (np.zeros((40, 50), np.uint8), "no channel axis"),
+    (np.zeros((40, 50), np.uint8), "a gray frame with no channel axis\\)"),
+    (np.zeros((40, 50, 1), np.uint8), "\\(1 channel\\)"),
     (np.zeros((0, 50, 3), np.uint8), "empty"),
     ([[0, 0, 0]], "numpy array"),
 ])
@@ -229,6 +230,48 @@ def test_bundle_errors(tiny_bundle, tmp_path):
     (copy / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(BundleError, match="re-export .*quantize.py.*build_engine.py"):
         Grounder.from_bundle(copy)
+
+
+def _edit(manifest: dict, path: str, value) -> dict:
+    """A copy of ``manifest`` with the dotted ``path`` set to ``value`` (``DELETE`` removes it)."""
+    out = json.loads(json.dumps(manifest))
+    *parents, last = path.split(".")
+    node = out
+    for key in parents:
+        node = node[key]
+    if value is DELETE:
+        del node[last]
+    else:
+        node[last] = value
+    return out
+
+
+DELETE = object()
+
+
+@pytest.mark.parametrize("path, value, match", [
+    ("files.grounder.onnx.sha256", DELETE, "files\\['grounder.onnx'\\] needs a 'sha256'"),
+    ("thresholds", DELETE, "field 'thresholds' is missing"),
+    ("thresholds.score", "high", "field 'score' must be a number, got 'high'"),
+    ("thresholds.mask", None, "field 'mask' must be a number"),
+    ("input.image_size", "320", "input.image_size"),
+    ("input.std", [1, 0, 1], "std.*positive"),
+    ("max_text_len", DELETE, "max_text_len"),
+    ("graphs", DELETE, "field 'graphs' is missing"),
+])
+def test_malformed_manifest_names_the_field(tiny_bundle, tmp_path, path, value, match):
+    copy = tmp_path / "copy"
+    shutil.copytree(tiny_bundle, copy)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    if path.startswith("files."):  # the file name holds a dot
+        entry = dict(manifest["files"]["grounder.onnx"])
+        entry.pop("sha256")
+        manifest["files"]["grounder.onnx"] = entry
+    else:
+        manifest = _edit(manifest, path, value)
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(BundleError, match=match):
+        Grounder.from_bundle(copy, backend="onnxruntime")
 
 
 def test_nms_iou_from_manifest(tiny_bundle, tmp_path):
