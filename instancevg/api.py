@@ -1,15 +1,17 @@
 """The Python API behind `instancevg ground`: ``InstanceVG.from_pretrained().ground(image, text)``."""
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
 
 from .checkpoint import CheckpointError, load_model
 from .data.transforms import preprocess_image
 from .device import resolve_device
-from .image_io import as_rgb_uint8, load_image
+from .image_io import GROUNDING_MAX_SIDE, as_rgb_uint8, fit_within, load_image
 from .postprocess import postprocess
 from .result import GroundingResult
 from .runtime.expressions import check_expression, expression_list
@@ -59,13 +61,14 @@ class InstanceVG:
 
         Args:
             image: a path (JPEG/PNG/...), a PIL image, or an (H, W[, C]) array (RGB order for
-                3 channels; gray and RGBA accepted).
+                3 channels; gray and RGBA accepted). One larger than 4096 px on its longer side
+                is downscaled to that first, with a warning (:func:`image_array`).
             text: one referring expression, a ``str`` with a visible character (over-long ones
                 are truncated with a warning); several go to :meth:`ground_many`.
 
         Returns:
-            GroundingResult with boxes in original-image pixels (xyxy), scores, masks at the
-            original size, the union mask and the no-target decision.
+            GroundingResult with boxes in image pixels (xyxy), scores, masks at the image size,
+            the union mask and the no-target decision.
 
         Raises:
             ImageLoadError: unreadable or malformed image. ValueError: an expression with no
@@ -104,6 +107,33 @@ class InstanceVG:
                 for i, t in enumerate(texts)]
 
 
-def image_array(image) -> np.ndarray:
-    """Load a path or convert an array/PIL image to (H, W, 3) uint8 RGB."""
-    return load_image(image) if isinstance(image, (str, Path)) else as_rgb_uint8(image)
+def image_array(image, max_side: int = GROUNDING_MAX_SIDE) -> np.ndarray:
+    """Load a path or convert an array/PIL image to (H, W, 3) uint8 RGB, at most ``max_side``
+    pixels on its longer side.
+
+    A larger image is downscaled (the model sees 320x320; full-size masks and overlays of a
+    100-megapixel photo would only cost memory) with a ``UserWarning`` that gives both sizes:
+    the results are then in the downscaled image's pixels (``GroundingResult.image_size``).
+
+    Raises:
+        ImageLoadError: unreadable or malformed image.
+    """
+    if isinstance(image, (str, Path)):
+        rgb = load_image(image, max_side=max_side)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(image) as header:  # reads the header only
+                w, h = header.size
+        if max(w, h) > max_side:  # (EXIF rotation may swap W and H; the longer side is what matters)
+            _warn_downscaled(w, h, rgb, max_side)
+        return rgb
+    rgb = as_rgb_uint8(image)
+    small = fit_within(rgb, max_side)
+    if small is not rgb:
+        _warn_downscaled(rgb.shape[1], rgb.shape[0], small, max_side)
+    return small
+
+
+def _warn_downscaled(w: int, h: int, rgb: np.ndarray, max_side: int) -> None:
+    warnings.warn(f"image {w}x{h} is grounded at {rgb.shape[1]}x{rgb.shape[0]} (longer side capped at "
+                  f"{max_side} px): boxes and masks are in those pixels", stacklevel=3)

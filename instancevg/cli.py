@@ -9,6 +9,7 @@ import argparse
 import dataclasses
 import json
 import sys
+import warnings
 from pathlib import Path
 
 
@@ -287,17 +288,25 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Warnings on the command line as ``instancevg: warning: ...``, one line each."""
+    print(f"instancevg: warning: {' '.join(str(message).split())}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `instancevg` console script."""
     from .checkpoint import CheckpointError
 
     args = build_parser().parse_args(argv)
+    shown, warnings.showwarning = warnings.showwarning, _one_line_warning
     try:
         return args.func(args)
     except (CheckpointError, FileNotFoundError, ValueError, OSError) as exc:
         msg = " ".join(str(exc).split())
         print(f"instancevg: error: {msg}", file=sys.stderr)
         return 2
+    finally:
+        warnings.showwarning = shown
 
 
 if __name__ == "__main__":

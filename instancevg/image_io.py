@@ -13,14 +13,21 @@ wrong, so callers (CLI, batch scripts) can report a bad input and carry on with 
 """
 from __future__ import annotations
 
+import math
 import os
+import warnings
 from pathlib import Path
 from typing import Union
 
+import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-__all__ = ["ImageLoadError", "load_image", "as_rgb_uint8"]
+__all__ = ["ImageLoadError", "load_image", "as_rgb_uint8", "fit_within", "GROUNDING_MAX_SIDE"]
+
+# Longer side (pixels) the grounding API and CLI work at: the model sees 320x320, so a larger photo
+# only costs memory (masks and overlays are at the working size).
+GROUNDING_MAX_SIDE = 4096
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -48,7 +55,28 @@ def _fail(path: object, reason: object) -> ImageLoadError:
     return ImageLoadError(_one_line(f"cannot load image '{path}': {reason}"))
 
 
-def load_image(path: PathLike) -> np.ndarray:
+def _fitted_size(width: int, height: int, max_side: int) -> tuple[int, int]:
+    """(width, height) scaled so that the longer side is ``max_side`` (aspect ratio kept)."""
+    scale = max_side / max(width, height)
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def fit_within(image: np.ndarray, max_side: int) -> np.ndarray:
+    """``image`` (H, W, C) downscaled (``cv2.INTER_AREA``) so that max(H, W) <= ``max_side``; the
+    array itself when it already fits.
+
+    Raises:
+        ValueError: ``max_side`` < 1.
+    """
+    if max_side < 1:
+        raise ValueError(f"max_side must be >= 1, got {max_side}")
+    h, w = image.shape[:2]
+    if max(h, w) <= max_side:
+        return image
+    return cv2.resize(image, _fitted_size(w, h, max_side), interpolation=cv2.INTER_AREA)
+
+
+def load_image(path: PathLike, max_side: int | None = None) -> np.ndarray:
     """Read an image file as an (H, W, 3) uint8 RGB array.
 
     Decoding is done by Pillow, so every format Pillow reads works (JPEG, PNG, BMP, WebP, GIF,
@@ -70,10 +98,14 @@ def load_image(path: PathLike) -> np.ndarray:
       Embedded ICC profiles are not applied.
 
     Pillow's decompression-bomb guard (``PIL.Image.MAX_IMAGE_PIXELS``, about 179 megapixels by
-    default) is left in force: larger images raise :class:`ImageLoadError`.
+    default) is left in force: larger images raise :class:`ImageLoadError`. With ``max_side``, an
+    image whose longer side exceeds it is returned downscaled (:func:`fit_within`; JPEGs are
+    decoded at a reduced scale by Pillow's ``draft``, so the full-size pixels never exist), and
+    Pillow's warning for images between 89 and 179 megapixels is not raised.
 
     Args:
         path: file path (``str`` or ``os.PathLike``).
+        max_side: if given, the longest side of the returned image in pixels (None: full size).
 
     Returns:
         (H, W, 3) uint8 array, RGB channel order, C-contiguous, H, W >= 1.
@@ -102,9 +134,15 @@ def load_image(path: PathLike) -> np.ndarray:
         raise _fail(p, "file is empty (0 bytes)")
 
     try:
-        with Image.open(p) as img:
+        with warnings.catch_warnings():
+            if max_side:  # the image is downscaled below, so the bomb warning's concern does not apply
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img = Image.open(p)
+        with img:
             if img.width <= 0 or img.height <= 0:
                 raise _fail(p, f"image has zero size ({img.width}x{img.height})")
+            if max_side and max(img.size) > max_side:
+                img.draft("RGB", _fitted_size(img.width, img.height, max_side))  # JPEG: scaled decode
             img.load()  # force the full decode now so truncation/corruption surfaces here
             try:
                 oriented = ImageOps.exif_transpose(img)
@@ -112,7 +150,12 @@ def load_image(path: PathLike) -> np.ndarray:
                 oriented = img
             if oriented is None:  # very old Pillow with in_place semantics
                 oriented = img
-            return _pil_to_rgb(oriented, lambda reason: _fail(p, reason))
+            if max_side and max(oriented.size) > max_side and oriented.mode in ("RGB", "RGBA", "L", "LA"):
+                # box-filter by the largest integer factor that keeps the longer side >= max_side, in
+                # Pillow, before the full-size pixels are copied into numpy
+                oriented = oriented.reduce(max(1, max(oriented.size) // max_side))
+            rgb = _pil_to_rgb(oriented, lambda reason: _fail(p, reason))
+        return fit_within(rgb, max_side) if max_side else rgb
     except ImageLoadError:
         raise
     except UnidentifiedImageError:

@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import io
 import struct
+import warnings
 import zlib
 
+import cv2
 import numpy as np
 import pytest
 from PIL import Image, features
@@ -352,3 +354,45 @@ def test_as_rgb_uint8_does_not_modify_input():
     before = f.copy()
     as_rgb_uint8(f)
     np.testing.assert_array_equal(f, before)
+
+
+# ---- large photos: downscaled at load (instancevg.api.image_array) ----------------------------
+
+
+@pytest.mark.parametrize("suffix", [".png", ".jpg"])
+def test_large_photo_is_downscaled_at_load_with_a_warning(tmp_path, suffix):
+    from instancevg.api import image_array
+
+    y, x = np.mgrid[0:300, 0:500]
+    rgb = np.stack([x % 256, y % 256, (x + y) % 256], -1).astype(np.uint8)
+    path = tmp_path / f"big{suffix}"
+    Image.fromarray(rgb).save(path)
+    with pytest.warns(UserWarning, match="image 500x300 is grounded at 100x60"):
+        small = image_array(path, max_side=100)
+    assert small.shape == (60, 100, 3) and small.dtype == np.uint8
+    # the same pixels as downscaling the full decode (JPEG: decoded at a reduced scale, so close only)
+    ref = cv2.resize(load_image(path), (100, 60), interpolation=cv2.INTER_AREA)
+    assert np.abs(small.astype(int) - ref).mean() < (1.0 if suffix == ".png" else 4.0)
+    with pytest.warns(UserWarning, match="grounded at 100x60"):
+        assert image_array(rgb, max_side=100).shape == (60, 100, 3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # an image that fits: untouched, no warning
+        assert image_array(path, max_side=500).shape == (300, 500, 3)
+        assert image_array(rgb, max_side=500) is not None
+
+
+def test_grounding_result_and_overlay_are_at_the_working_size(tmp_path, tiny_model, monkeypatch, capsys):
+    import torch
+
+    import instancevg.api as api
+    from instancevg.overlay import draw_overlay
+
+    monkeypatch.setattr(api, "GROUNDING_MAX_SIDE", 64)
+    monkeypatch.setattr(api.image_array, "__defaults__", (64,))
+    path = tmp_path / "wide.png"
+    Image.fromarray(np.full((100, 400, 3), 90, np.uint8)).save(path)
+    model = api.InstanceVG(tiny_model, torch.device("cpu"))
+    with pytest.warns(UserWarning, match="400x100 is grounded at 64x16"):
+        r = model.ground(path, "the red circle")
+    assert r.image_size == (16, 64) and r.union_mask.shape == (16, 64)
+    assert draw_overlay(api.image_array(np.zeros((16, 64, 3), np.uint8)), r).shape == (16, 64, 3)
