@@ -4,18 +4,23 @@ result with OpenCV, using only the torch-free runtime.
     python examples/robot_loop.py --bundle BUNDLE --source 0 --text "the red mug" [--text "all cups"]
     python examples/robot_loop.py --bundle BUNDLE --source clip.mp4 --text "the person" --out overlay.mp4 --no-show
 
-``--source`` is a camera index (``0``) or a video path. Press ``q`` or Esc to stop.
+``--source`` is a camera index (``0``) or a video path. Press ``q`` or Esc to stop. With a
+headless OpenCV (``opencv-python-headless``, which has no window support) the loop shows nothing
+and writes the annotated video instead (``--out``, default ``outputs/robot_loop.mp4``), saying so.
 """
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import time
+from pathlib import Path
 
 import cv2
 import numpy as np
 from instancevg.runtime import BundleError, Grounder
 
+HEADLESS_OUT = "outputs/robot_loop.mp4"
 COLORS = [(0, 200, 255), (255, 120, 0), (80, 220, 80), (220, 80, 220), (60, 60, 255)]
 
 
@@ -45,6 +50,13 @@ def draw(frame: np.ndarray, results, fps: float) -> np.ndarray:
     return out
 
 
+def opencv_has_gui() -> bool:
+    """False for a headless OpenCV build (``opencv-python-headless``: ``GUI: NONE`` in its build
+    information), where ``cv2.imshow`` raises "The function is not implemented"."""
+    found = re.search(r"^\s*GUI:\s*(\S+)", cv2.getBuildInformation(), re.MULTILINE)
+    return bool(found) and found.group(1).upper() != "NONE"
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--bundle", required=True, help="exported bundle directory")
@@ -63,6 +75,13 @@ def main(argv: list[str] | None = None) -> int:
     except (BundleError, ImportError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if not args.no_show and not opencv_has_gui():
+        args.no_show = True
+        args.out = args.out or HEADLESS_OUT
+        print(f"OpenCV here is headless (no window support): writing the annotated video to {args.out} instead",
+              file=sys.stderr)
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     cap = cv2.VideoCapture(int(args.source) if args.source.isdigit() else args.source)
     if not cap.isOpened():
         print(f"error: cannot open video source {args.source!r}", file=sys.stderr)

@@ -1,6 +1,6 @@
 """GREC / GRES accuracy of a bundle under the torch-free runtime, on a gRefCOCO-format split.
 
-    python export/evaluate_bundle.py --bundle BUNDLE [--data data/procedural] [--split test] [--limit N]
+    python export/evaluate_bundle.py --bundle BUNDLE [--data procedural|DIR] [--split test] [--limit N]
 
 Same protocol as ``instancevg/evaluate.py`` (``instancevg eval``): GREC Precision@(F1=1,
 IoU>=0.5) and N-acc from the final prediction (kept boxes and scores, after duplicate
@@ -10,45 +10,70 @@ decision; images are fed as BGR frames as a camera would.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
+from instancevg.export.parity import PROCEDURAL
 
 
-def evaluate_bundle(bundle: str | Path, data_dir: str | Path, split: str = "test", limit: int | None = None,
+PROCEDURAL_SPLIT_SIZES = {"train": 1000, "val": 500, "test": 1000}  # make-data's defaults
+
+
+def _samples(data: str, split: str, limit: int | None):
+    """``(rgb uint8 (H, W, 3), expression, gt boxes (K, 4) xyxy pixels, gt masks (K, H, W) bool)``."""
+    if data == PROCEDURAL:
+        from instancevg.data.procedural import render_sample
+
+        for i in range(limit if limit is not None else PROCEDURAL_SPLIT_SIZES.get(split, 1000)):
+            s = render_sample(0, i, split)
+            yield s.image, s.expression, s.boxes, s.masks
+        return
+    from instancevg.data.record_json import expand_expressions, load_grounding_json
+    from instancevg.image_io import load_image
+
+    path = Path(data) / "dataset.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: pass --data procedural (rendered in memory) or run "
+                                f"`instancevg make-data --out {data}`")
+    items = expand_expressions(load_grounding_json(path, split))
+    for record, text in items[:limit] if limit is not None else items:
+        yield load_image(record.image_path), text, record.boxes, record.masks()
+
+
+def evaluate_bundle(bundle: str | Path, data: str | Path = PROCEDURAL, split: str = "test", limit: int | None = None,
                     backend: str = "onnxruntime", threads: int | None = None) -> dict:
     """Evaluate a bundle; returns ``{"GREC": {...}, "GRES": {...}, "n_samples": N}``.
 
+    Args:
+        data: ``"procedural"`` (the procedural benchmark rendered in memory from seed 0, the
+            samples ``instancevg make-data --seed 0`` writes; 1000 test samples unless ``limit``)
+            or a directory holding ``dataset.json``.
+
     Raises:
-        FileNotFoundError: no ``dataset.json`` in ``data_dir``. BundleError: bad bundle.
+        FileNotFoundError: no ``dataset.json`` in ``data``. BundleError: bad bundle.
     """
     from instancevg.runtime import Grounder
 
-    from instancevg.data.record_json import expand_expressions, load_grounding_json
-    from instancevg.image_io import load_image
     from instancevg.metrics.grec import GRECEvaluator
     from instancevg.metrics.gres import GRESEvaluator
 
-    path = Path(data_dir) / "dataset.json"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} not found: run `instancevg make-data --out {data_dir}`")
-    items = expand_expressions(load_grounding_json(path, split))
-    if limit is not None:
-        items = items[:limit]
+    samples = _samples(str(data), split, limit)
+    first = next(samples, None)  # a missing data directory fails before the bundle loads
     g = Grounder.from_bundle(bundle, backend=backend, threads=threads)
     grec, gres = GRECEvaluator(), GRESEvaluator()
-    for record, text in items:
-        rgb = load_image(record.image_path)
+    n = 0
+    for rgb, text, boxes, masks in itertools.chain([first] if first is not None else [], samples):
         r = g.ground(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), text)[0]
-        gt_boxes = np.asarray(record.boxes, np.float32).reshape(-1, 4)
-        masks = record.masks()
+        gt_boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
         gt_union = masks.any(0) if len(masks) else np.zeros(rgb.shape[:2], dtype=bool)
         grec.update(r.boxes, r.scores, gt_boxes)  # the final prediction, after duplicate suppression
         gres.update(r.union_mask, r.no_target, gt_union, gt_boxes.shape[0] == 0)
-    return {"GREC": grec.compute(), "GRES": gres.compute(), "n_samples": len(items)}
+        n += 1
+    return {"GREC": grec.compute(), "GRES": gres.compute(), "n_samples": n}
 
 
 def headline(m: dict) -> dict[str, float]:
@@ -61,9 +86,10 @@ def main(argv: list[str] | None = None) -> int:
     """CLI: prints the headline metrics as percentages (and JSON with --json)."""
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--bundle", required=True, action="append", help="repeat to compare bundles")
-    p.add_argument("--data", default="data/procedural")
-    p.add_argument("--split", default="test")
-    p.add_argument("--limit", type=int, default=None)
+    p.add_argument("--data", default=PROCEDURAL,
+                   help="procedural (default: rendered in memory, seed 0) or a make-data directory")
+    p.add_argument("--split", default="test", help="split (default test)")
+    p.add_argument("--limit", type=int, default=None, help="first N samples (default: the whole split)")
     p.add_argument("--json", default=None, help="also write all metrics to this JSON file")
     args = p.parse_args(argv)
     results = {}

@@ -122,7 +122,7 @@ def export_bundle(model, out: str | Path, opset: int = DEFAULT_OPSET, slim: bool
 
     Raises:
         ValueError: opset < 17. ExportError: export or onnx.checker failure.
-        FileNotFoundError: the parent of ``out`` does not exist.
+        NotADirectoryError: ``out`` or a folder above it is a file (missing folders are created).
     """
     from instancevg.text_encoder import TextTokenizer
 
@@ -186,12 +186,14 @@ def main(argv: list[str] | None = None) -> int:
     from instancevg.checkpoint import CheckpointError, load_model
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--out", required=True, help="bundle directory to write (replaced atomically)")
+    p.add_argument("--out", required=True, help="bundle directory to write (replaced atomically; folders created)")
     p.add_argument("--checkpoint", default=None, help="model .safetensors or checkpoint dir (default: shipped model)")
     p.add_argument("--opset", type=int, default=DEFAULT_OPSET)
     p.add_argument("--no-slim", action="store_true", help="skip onnxslim")
     p.add_argument("--check", action="store_true", help="run the PyTorch parity check after export")
-    p.add_argument("--data", default="data/procedural", help="held-out data for --check")
+    p.add_argument("--data", default="procedural",
+                   help="held-out data for --check: procedural (default: the procedural test split rendered in "
+                        "memory), a make-data directory, or a SPEC such as coco:INSTANCES.json:IMAGES")
     p.add_argument("--n", type=int, default=50, help="samples for --check")
     args = p.parse_args(argv)
     ckpt = Path(args.checkpoint) if args.checkpoint else DEFAULT_WEIGHTS
@@ -202,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
         # load the --check data first, so that a missing data directory fails before the export
         samples = load_test_dataset(model.config, args.data, args.n) if args.check else None
         out = export_bundle(model, args.out, opset=args.opset, slim=not args.no_slim, checkpoint=ckpt)
-    except (CheckpointError, ExportError, ValueError, FileNotFoundError) as exc:
+    except (CheckpointError, ExportError, ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(f"wrote {out}")

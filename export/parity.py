@@ -1,6 +1,6 @@
 """PyTorch vs ONNX Runtime parity of an exported bundle on held-out samples.
 
-    python export/parity.py --bundle BUNDLE [--checkpoint C] [--data data/procedural] [--n 50]
+    python export/parity.py --bundle BUNDLE [--checkpoint C] [--data procedural|DIR|SPEC] [--n 50]
 
 Criteria (issue 4): boxes within 1e-3 (cxcywh, normalised) on the kept instances, the same kept
 query indices and no-target decisions (score > threshold), and mask IoU >= 0.99 for the union
@@ -22,19 +22,33 @@ BOX_TOL = 1e-3
 MIN_MASK_IOU = 0.99
 
 
-def load_test_dataset(config, data_dir: str | Path, n: int, split: str = "test"):
-    """First ``n`` items of the held-out split of a procedural (gRefCOCO-format) data directory.
+PROCEDURAL = "procedural"  # --data default: the procedural benchmark rendered in memory, no files needed
+
+
+def load_test_dataset(config, data: str | Path = PROCEDURAL, n: int = 50, split: str = "test"):
+    """The first ``n`` samples of a held-out split, as evaluation items with full-size masks.
+
+    Args:
+        config: the model's :class:`~instancevg.config.ModelConfig` (input size, mask size).
+        data: ``"procedural"`` (default): the procedural benchmark's split rendered in memory by
+            ``render_sample(0, i, split)``, the same samples ``instancevg make-data --seed 0``
+            writes; or a directory holding ``dataset.json``; or a data SPEC as
+            ``instancevg eval --data`` takes (``coco:INSTANCES.json:IMAGES``, ``grefcoco:ROOT``...).
+        n: number of samples. split: split name.
 
     Raises:
-        FileNotFoundError: no ``dataset.json`` there (make it with ``instancevg make-data``).
+        FileNotFoundError: a directory without ``dataset.json``. ValueError: a bad SPEC or split.
     """
-    from instancevg.data.dataset import JsonGroundingDataset
+    from instancevg.data.dataset import ProceduralGroundingDataset
+    from instancevg.data.sources import DataSpec, eval_dataset
 
-    path = Path(data_dir) / "dataset.json"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} not found: run `instancevg make-data --out {data_dir} --seed 0 "
-                                "--n-val 200 --n-test 1000`")
-    return JsonGroundingDataset(config, path, split, limit=n, full_masks=True)
+    data = str(data)
+    if data == PROCEDURAL:
+        return ProceduralGroundingDataset(config, 0, split, n, full_masks=True)
+    if ":" not in data and not (Path(data) / "dataset.json").is_file():
+        raise FileNotFoundError(f"{Path(data) / 'dataset.json'} not found: pass --data procedural (rendered in "
+                                f"memory) or run `instancevg make-data --out {data} --seed 0 --n-val 200 --n-test 1000`")
+    return eval_dataset(DataSpec.parse(data), config, split, limit=n)
 
 
 def _iou(a: np.ndarray, b: np.ndarray) -> float:
@@ -58,7 +72,7 @@ def check_parity(model, bundle: str | Path, dataset, box_tol: float = BOX_TOL, m
     Args:
         model: the :class:`InstanceVGModel` that was exported (eval mode).
         bundle: bundle directory.
-        dataset: items as built by ``JsonGroundingDataset(..., full_masks=True)``.
+        dataset: evaluation items with full-size masks (:func:`load_test_dataset`).
 
     Returns:
         dict with ``n``, ``max_box_diff_kept`` and ``max_box_diff_all`` (normalised cxcywh),
@@ -151,14 +165,16 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--bundle", required=True)
     p.add_argument("--checkpoint", default=None, help="the exported checkpoint (default: shipped model)")
-    p.add_argument("--data", default="data/procedural")
-    p.add_argument("--n", type=int, default=50)
+    p.add_argument("--data", default=PROCEDURAL,
+                   help="procedural (default: rendered in memory), a make-data directory, or a SPEC such as "
+                        "coco:INSTANCES.json:IMAGES")
+    p.add_argument("--n", type=int, default=50, help="samples (default 50)")
     args = p.parse_args(argv)
     try:
         model = load_model(args.checkpoint or DEFAULT_WEIGHTS, "cpu")
         data = load_test_dataset(model.config, args.data, args.n)
         report = check_parity(model, args.bundle, data)
-    except (CheckpointError, FileNotFoundError) as exc:
+    except (CheckpointError, FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(format_report(report))

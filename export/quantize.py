@@ -204,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
                               tuple(n for n in args.nodes_to_exclude.split(",") if n), args.method,
                               not args.per_tensor, args.calib_split, activation_type=args.activation_type,
                               quantize_outputs=args.quantize_outputs)
-    except (BundleError, ValueError, FileNotFoundError) as exc:
+    except (BundleError, ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(f"wrote {out}")

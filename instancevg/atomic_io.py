@@ -66,14 +66,17 @@ def atomic_directory(path: str | Path) -> Iterator[Path]:
     leaves the old one under ``.NAME.old-*`` beside it). On an exception the temporary directory
     is removed and ``path`` is unchanged.
 
+    Missing parent directories are created (``outputs/bundles/edge`` on a fresh clone).
+
     Raises:
-        FileNotFoundError: if the parent directory does not exist.
-        NotADirectoryError: if ``path`` exists and is not a directory.
+        NotADirectoryError: if ``path`` or one of its parents exists and is not a directory.
     """
     path = Path(path)
     parent = path.parent if str(path.parent) else Path(".")
-    if not parent.is_dir():
-        raise FileNotFoundError(f"cannot write '{path}': directory '{parent}' does not exist")
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise NotADirectoryError(f"cannot write '{path}': '{parent}' (or a folder above it) is a file") from None
     if path.exists() and not path.is_dir():
         raise NotADirectoryError(f"cannot write a directory at '{path}': a file is there")
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=parent))

@@ -335,7 +335,7 @@ print("torch" in sys.modules, sorted(m for m in sys.modules if m.split(".")[0] i
     assert out.stdout.strip() == "False []", out.stdout
 
 
-def test_robot_loop_example_on_a_video_file(tiny_bundle, frames, tmp_path, capsys):
+def test_robot_loop_example_on_a_video_file(tiny_bundle, frames, tmp_path, capsys, monkeypatch):
     import importlib.util
     from pathlib import Path
 
@@ -359,3 +359,15 @@ def test_robot_loop_example_on_a_video_file(tiny_bundle, frames, tmp_path, capsy
     assert ok and first.shape == (120, 160, 3)
     assert robot_loop.main(["--bundle", str(tmp_path / "missing"), "--source", str(video), "--text", "x",
                             "--no-show"]) == 2
+    capsys.readouterr()
+    # as the README shows it (a window asked for), with OpenCV built without GUI support
+    monkeypatch.setattr(cv2, "getBuildInformation", lambda: "  Video I/O:\n  GUI:                           NONE\n")
+    monkeypatch.chdir(tmp_path)
+    assert robot_loop.main(["--bundle", str(tiny_bundle), "--source", str(video), "--text", TEXTS[0],
+                            "--max-frames", "2"]) == 0
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "headless" in err and robot_loop.HEADLESS_OUT in err
+    check = cv2.VideoCapture(str(tmp_path / robot_loop.HEADLESS_OUT))
+    assert check.read()[0]
+    check.release()
+    assert robot_loop.opencv_has_gui() is False
