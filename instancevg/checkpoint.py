@@ -1,12 +1,15 @@
 """Checkpoints: model weights as safetensors (with the config in its metadata) and training
 state (optimizer tensors as safetensors, everything else as JSON). Every write is atomic:
 files go to a temporary name in the same directory and are moved into place with
-``os.replace``, so an interrupted save never destroys the previous checkpoint."""
+``os.replace``, so an interrupted save never destroys the previous checkpoint. A training
+checkpoint is written in ``RUN/checkpoints/.tmp-step-NNNNNNN-PID-XXXXXXXX/``; one left behind by a
+killed writer is removed by the next save and when training starts (:func:`remove_stale_temps`)."""
 from __future__ import annotations
 
 import json
 import os
 import random
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -21,6 +24,10 @@ from .config import ModelConfig
 
 FORMAT = "instancevg-edge/1"
 TEXT_PREFIX = "text_encoder."
+TEMP_PREFIX = ".tmp-step-"
+# A training checkpoint's temporary directory: TEMP_PREFIX, step, the writer's pid (absent in
+# names written before the pid was recorded), mkdtemp's random suffix.
+_TEMP_NAME = re.compile(re.escape(TEMP_PREFIX) + r"\d+-(?:(?P<pid>\d+)-)?[^-]+")
 
 
 class CheckpointError(RuntimeError):
@@ -157,12 +164,54 @@ def _set_rng_state(js: dict, tensors: dict[str, torch.Tensor]) -> None:
             torch.cuda.set_rng_state_all(cuda)
 
 
+def _writer_alive(pid: int | None) -> bool:
+    """Whether another live process has this pid (which may be writing a checkpoint now). This
+    process writes one checkpoint at a time and never cleans up during a write, so its own pid
+    counts as dead, as does a temporary name without a pid."""
+    if pid is None or pid == os.getpid():
+        return False
+    if os.name != "posix":  # no harmless liveness probe (os.kill would end the process)
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
+
+
+def remove_stale_temps(run_dir: str | Path) -> list[Path]:
+    """Remove the temporary directories of checkpoint writes that were killed part-way
+    (``RUN/checkpoints/.tmp-step-*``, about one checkpoint's size each) and return them.
+
+    A temporary directory whose name records the pid of another live process is kept: that
+    process may be writing it now. Call only when this process is not writing a checkpoint
+    (the trainer writes from rank 0 only, one checkpoint at a time). A run without a
+    ``checkpoints`` folder has nothing to remove.
+    """
+    root = Path(run_dir) / "checkpoints"
+    if not root.is_dir():
+        return []
+    removed = []
+    for path in sorted(root.glob(TEMP_PREFIX + "*")):
+        match = _TEMP_NAME.fullmatch(path.name)
+        if not match or not path.is_dir():
+            continue
+        if _writer_alive(int(match["pid"]) if match["pid"] else None):
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        removed.append(path)
+    return removed
+
+
 def save_training_checkpoint(run_dir: str | Path, step: int, model, optimizer, scheduler, extra_state: dict,
                              keep: int = 2, keep_every: int = 0) -> Path:
     """Write ``RUN/checkpoints/step-NNNNNNN/`` (model.safetensors, optimizer.safetensors,
     state.json) atomically, point ``RUN/latest.json`` at it, and prune all but the last ``keep``
     and, when ``keep_every`` > 0, those whose step is a multiple of ``keep_every`` (for checkpoint
-    averaging, :mod:`instancevg.weight_averaging`; ~120 MB each for the ``edge`` preset).
+    averaging, :mod:`instancevg.weight_averaging`; ~120 MB each for the ``edge`` preset). Pruning
+    also removes the temporary directories of killed writes (:func:`remove_stale_temps`).
 
     Raises:
         ValueError: ``keep`` < 1 or ``keep_every`` < 0.
@@ -175,7 +224,7 @@ def save_training_checkpoint(run_dir: str | Path, step: int, model, optimizer, s
     ckpt_root = run_dir / "checkpoints"
     ckpt_root.mkdir(parents=True, exist_ok=True)
     final = ckpt_root / f"step-{step:07d}"
-    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-step-{step:07d}-", dir=ckpt_root))
+    tmp = Path(tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{step:07d}-{os.getpid()}-", dir=ckpt_root))
     try:
         save_model(model, tmp / "model.safetensors")
         opt = optimizer.state_dict()
@@ -213,6 +262,7 @@ def save_training_checkpoint(run_dir: str | Path, step: int, model, optimizer, s
         if keep_every and num.isdigit() and int(num) % keep_every == 0:
             continue
         shutil.rmtree(old, ignore_errors=True)
+    remove_stale_temps(run_dir)
     return final
 
 

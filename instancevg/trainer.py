@@ -5,23 +5,27 @@ validation on each source, a loss/metric curve PNG, atomic checkpoints and exact
 Options: :mod:`instancevg.train_config`; data sources: :mod:`instancevg.data.sources`.
 
 Exact resume: the sample drawn at global step s, rank r, batch slot j is the fixed global
-index ``(s * world + r) * batch + j``; checkpoints restore weights, optimizer, scheduler, RNG
-and step, so a resumed run continues with the same samples and updates.
+index ``(s * world + r) * batch + j``, loaded with the global RNGs seeded from (seed, index)
+(:class:`SeededSamples`, the same in the main process and in any loader worker); checkpoints
+restore weights, optimizer, scheduler, step and the training process's RNGs (torch CPU and CUDA,
+NumPy, Python), and the loader draws its base seed from a generator of its own, so a resumed
+run continues with the same samples, augmentations, dropout masks and updates.
 """
 from __future__ import annotations
 
 import io
 import os
+import random
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Sampler
+from torch.utils.data import DataLoader, Dataset, Sampler, get_worker_info
 from tqdm import tqdm
 
 from .atomic_io import atomic_write_bytes, atomic_write_json
-from .checkpoint import latest_checkpoint, load_training_checkpoint, save_training_checkpoint
+from .checkpoint import latest_checkpoint, load_training_checkpoint, remove_stale_temps, save_training_checkpoint
 from .data.coco import default_split_file
 from .data.dataset import GroundingCollate
 from .data.sources import DataSpec, describe_sources, eval_dataset, finite_length, train_dataset
@@ -29,6 +33,8 @@ from .evaluate import evaluate, headline
 from .losses import LOSS_WEIGHTINGS, grounding_loss
 from .model import InstanceVGModel
 from .train_config import TrainConfig, autocast_dtype, config_dict, lr_lambda, resolve_epochs
+
+SAMPLE_SALT = 0x726E67  # sample RNG seeds: SeedSequence([seed, g, SAMPLE_SALT])
 
 
 class GlobalIndexSampler(Sampler[int]):
@@ -44,6 +50,47 @@ class GlobalIndexSampler(Sampler[int]):
         for s in range(self.start, self.steps):
             base = (s * self.world + self.rank) * self.batch
             yield from range(base, base + self.batch)
+
+
+def seed_global_rngs(seed: int, g: int) -> None:
+    """Seed Python's, NumPy's and torch's CPU global RNGs from ``(seed, g)``, each differently.
+
+    Raises:
+        ValueError: a negative ``seed`` or ``g``.
+    """
+    words = np.random.SeedSequence([seed, g, SAMPLE_SALT]).generate_state(6)
+    random.seed(int(words[0]) << 32 | int(words[1]))
+    np.random.seed(words[2:4])
+    torch.default_generator.manual_seed(int(words[4]) << 32 | int(words[5]))
+
+
+class SeededSamples(Dataset):
+    """``base[g]`` loaded with the global RNGs seeded by :func:`seed_global_rngs` from
+    ``(seed, g)``, so whatever random augmentation a source draws from them, sample g gets the
+    same draw in a fresh run, a resumed one, the main process or any loader worker.
+
+    In the main process (``num_workers=0``) the RNG states are put back after each sample, so
+    loading data does not move the training step's stream (dropout).
+    """
+
+    def __init__(self, base: Dataset, seed: int):
+        self.base, self.seed = base, seed
+
+    def __len__(self) -> int:
+        return len(self.base)
+
+    def __getitem__(self, g: int):
+        if get_worker_info() is not None:  # a worker's global RNGs serve only its samples
+            seed_global_rngs(self.seed, g)
+            return self.base[g]
+        saved = random.getstate(), np.random.get_state(), torch.get_rng_state()
+        try:
+            seed_global_rngs(self.seed, g)
+            return self.base[g]
+        finally:
+            random.setstate(saved[0])
+            np.random.set_state(saved[1])
+            torch.set_rng_state(saved[2])
 
 
 def build_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
@@ -205,8 +252,11 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, stop_at
         device = torch.device(cfg.device)
     torch.manual_seed(cfg.seed)
     np.random.seed(cfg.seed)
+    random.seed(cfg.seed)
     run = Path(cfg.out)
     run.mkdir(parents=True, exist_ok=True)
+    if rank == 0:  # the only checkpoint writer, and not writing yet
+        remove_stale_temps(run)
 
     model_config = cfg.model_config()
     train_set, val_sets = build_datasets(cfg, model_config)
@@ -235,9 +285,11 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, stop_at
         ddp_model = torch.nn.parallel.DistributedDataParallel(
             model, device_ids=[device.index] if device.type == "cuda" else None)
     loader = DataLoader(
-        train_set, batch_size=cfg.batch_size, sampler=GlobalIndexSampler(start, cfg.steps, cfg.batch_size, rank, world),
+        SeededSamples(train_set, cfg.seed), batch_size=cfg.batch_size,
+        sampler=GlobalIndexSampler(start, cfg.steps, cfg.batch_size, rank, world),
         num_workers=cfg.num_workers, collate_fn=GroundingCollate(model_config),
         persistent_workers=False, prefetch_factor=4 if cfg.num_workers else None, pin_memory=device.type == "cuda",
+        generator=torch.Generator().manual_seed(cfg.seed),  # its base-seed draw leaves the global RNG alone
     )
     amp_dtype = autocast_dtype(cfg, device)
     use_amp = amp_dtype is not None

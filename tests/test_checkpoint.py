@@ -318,6 +318,51 @@ def test_training_checkpoint_keep_every(tiny_model, tmp_path):
         save_training_checkpoint(run, 8, model, opt, sched, {}, keep_every=-1)
 
 
+def _temp_dir(root, name):
+    path = root / name
+    path.mkdir(parents=True)
+    (path / "model.safetensors").write_bytes(b"partial")
+    return path
+
+
+def _dead_pid():
+    """The pid of a process that has exited (and been reaped)."""
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_stale_temp_directories_removed_by_next_save(tiny_model, tmp_path):
+    model = copy.deepcopy(tiny_model)
+    opt, sched = _optimizer_with_state(model)
+    run = tmp_path / "run"
+    for step in (1, 2):
+        save_training_checkpoint(run, step, model, opt, sched, {})
+    root = run / "checkpoints"
+    before = {p.name: p.read_bytes() for p in (root / "step-0000002").iterdir()}
+    _temp_dir(root, ".tmp-step-0000100-x1y2z3ab")  # killed writer, name without a pid
+    _temp_dir(root, f".tmp-step-0000101-{_dead_pid()}-abcd1234")  # killed writer, pid gone
+    _temp_dir(root, f".tmp-step-0000102-{os.getpid()}-abcd1234")  # this process, not writing now
+    live = _temp_dir(root, f".tmp-step-0000103-{os.getppid()}-abcd1234")  # another live process may be writing
+    save_training_checkpoint(run, 3, model, opt, sched, {})
+    assert sorted(os.listdir(root)) == [live.name, "step-0000002", "step-0000003"]
+    assert {p.name: p.read_bytes() for p in (root / "step-0000002").iterdir()} == before
+    assert (live / "model.safetensors").read_bytes() == b"partial"
+
+
+def test_remove_stale_temp_directories(tmp_path):
+    run = tmp_path / "run"
+    _temp_dir(run / "checkpoints", "step-0000001")
+    _temp_dir(run / "checkpoints", ".tmp-step-0000002-x1y2z3ab")
+    (run / "checkpoints" / ".tmp-notes").write_text("a file, not a checkpoint write")
+    assert ckpt.remove_stale_temps(run) == [run / "checkpoints" / ".tmp-step-0000002-x1y2z3ab"]
+    assert sorted(os.listdir(run / "checkpoints")) == [".tmp-notes", "step-0000001"]
+    assert ckpt.remove_stale_temps(tmp_path / "no-run") == []
+
+
 def test_latest_checkpoint_missing(tmp_path):
     with pytest.raises(CheckpointError):
         latest_checkpoint(tmp_path)
@@ -342,6 +387,6 @@ def test_training_checkpoint_failure_keeps_previous(tiny_model, tmp_path, monkey
     monkeypatch.setattr(ckpt, "save_file", fail_second)
     with pytest.raises(RuntimeError, match="crash"):
         save_training_checkpoint(run, 2, model, opt, sched, {})
-    assert sorted(os.listdir(run / "checkpoints")) == ["step-0000001"]
+    assert sorted(os.listdir(run / "checkpoints")) == ["step-0000001"]  # its temporary directory removed
     assert (run / "latest.json").read_bytes() == latest_before
     assert {p.name: p.read_bytes() for p in (run / "checkpoints" / "step-0000001").iterdir()} == before

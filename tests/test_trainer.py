@@ -3,13 +3,18 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+import torch
 from safetensors.torch import load_file
+from torch.utils.data import Dataset
 
+import instancevg.trainer as trainer
 from instancevg.data.make_data import make_data
 from instancevg.trainer import TrainConfig, train
 
@@ -32,16 +37,25 @@ def _weights(run: Path, step: int) -> dict:
     return load_file(str(run / "checkpoints" / f"step-{step:07d}" / "model.safetensors"))
 
 
+def _assert_same_weights(a: dict, b: dict) -> None:
+    assert a.keys() == b.keys()
+    for k in a:
+        assert (a[k] == b[k]).all(), f"{k} differs after resume"
+
+
 def test_resume_continues_exactly(tiny_data, tmp_path):
     straight, interrupted = tmp_path / "straight", tmp_path / "interrupted"
     metrics = train(_cfg(tiny_data, straight), progress=False)
     train(_cfg(tiny_data, interrupted), progress=False, stop_at=2)
     assert json.loads((interrupted / "latest.json").read_text())["step"] == 2
+    # a checkpoint write killed by an earlier process leaves its temporary directory behind
+    stale = interrupted / "checkpoints" / ".tmp-step-0000100-x1y2z3ab"
+    stale.mkdir()
+    (stale / "model.safetensors").write_bytes(b"partial")
     train(_cfg(tiny_data, interrupted), resume=True, progress=False)
+    assert sorted(p.name for p in (interrupted / "checkpoints").iterdir()) == ["step-0000002", "step-0000004"]
     a, b = _weights(straight, 4), _weights(interrupted, 4)
-    assert a.keys() == b.keys()
-    for k in a:
-        assert (a[k] == b[k]).all(), f"{k} differs after resume"
+    _assert_same_weights(a, b)
     # the run actually trained: weights moved from step 2 to step 4
     assert any((a[k] != _weights(straight, 2)[k]).any() for k in a if a[k].is_floating_point())
     assert (straight / "curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -52,6 +66,62 @@ def test_resume_continues_exactly(tiny_data, tmp_path):
     # only the last two checkpoints are kept, and no temporary directory is left
     names = sorted(p.name for p in (straight / "checkpoints").iterdir())
     assert names == ["step-0000002", "step-0000004"]
+
+
+class _Augmented(Dataset):
+    """A training stream whose samples get a random augmentation from the global RNGs of torch,
+    NumPy and Python (as an augmentation added to a data source would)."""
+
+    def __init__(self, base):
+        self.base = base
+
+    def __len__(self) -> int:
+        return len(self.base)
+
+    def __getitem__(self, g: int) -> dict:
+        item = dict(self.base[g])
+        strength = 0.2 * random.random() * float(np.random.rand())
+        item["image"] = item["image"] + strength * torch.randn(item["image"].shape)
+        return item
+
+
+def _dropout(module, inputs, out):
+    """Dropout whose rate is drawn from Python's and NumPy's global RNGs at each training step."""
+    p = 0.1 + 0.1 * random.random() + 0.1 * float(np.random.rand()) if module.training else 0.0
+    return torch.nn.functional.dropout(out, p, training=module.training)
+
+
+@pytest.fixture
+def stochastic_training(monkeypatch):
+    """The trainer with :func:`_dropout` on the projected text features, and the training stream
+    wrapped in :class:`_Augmented`."""
+    build_datasets = trainer.build_datasets
+
+    def augmented(cfg, model_config):
+        train_set, val_sets = build_datasets(cfg, model_config)
+        return _Augmented(train_set), val_sets
+
+    class WithDropout(trainer.InstanceVGModel):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.text_proj.register_forward_hook(_dropout)
+
+    monkeypatch.setattr(trainer, "build_datasets", augmented)
+    monkeypatch.setattr(trainer, "InstanceVGModel", WithDropout)
+
+
+@pytest.mark.parametrize("num_workers", [0, 1])
+def test_resume_is_rng_exact_with_dropout_and_augmentation(tiny_data, tmp_path, stochastic_training, num_workers):
+    """Straight to step 4 = to step 2, then resumed to 4, bit for bit, with dropout and a random
+    augmentation drawing from every global RNG, the augmentation in the main process or in a
+    loader worker."""
+    straight, interrupted = tmp_path / "straight", tmp_path / "interrupted"
+    train(_cfg(tiny_data, straight, num_workers=num_workers, val_every=100), progress=False)
+    random.random(), np.random.rand(), torch.rand(1)  # whatever ran before must not matter
+    train(_cfg(tiny_data, interrupted, num_workers=num_workers, val_every=100), progress=False, stop_at=2)
+    train(_cfg(tiny_data, interrupted, num_workers=num_workers, val_every=100), resume=True, progress=False)
+    _assert_same_weights(_weights(straight, 4), _weights(interrupted, 4))
+    assert any((a != b).any() for a, b in zip(_weights(straight, 4).values(), _weights(straight, 2).values()))
 
 
 def test_keep_every_keeps_checkpoints_for_averaging(tiny_data, tmp_path):
