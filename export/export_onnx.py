@@ -160,7 +160,8 @@ def export_bundle(model, out: str | Path, opset: int = DEFAULT_OPSET, slim: bool
             "num_queries": cfg.num_queries,
             "text_dim": int(feats.shape[-1]),
             "max_text_len": cfg.max_text_len,
-            "thresholds": {"score": cfg.score_threshold, "mask": cfg.mask_threshold, "nms_iou": cfg.nms_iou},
+            "thresholds": {"score": cfg.score_threshold, "mask": cfg.mask_threshold, "nms_iou": cfg.nms_iou,
+                           "consistency": cfg.consistency},
             "boxes": "cxcywh normalised to [0, 1]",
             "opset": opset,
             "exporter": "torch.onnx.export(dynamo=True)" + (" + onnxslim" if slim else "")

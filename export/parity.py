@@ -108,9 +108,10 @@ def check_parity(model, bundle: str | Path, dataset, box_tol: float = BOX_TOL, m
         args = (text, size, thr, cfg.mask_threshold)
         r_ref = postprocess_one(ref["scores"][0].numpy(), ref["pred_boxes"][0].numpy(),
                                 ref["pred_masks"][0].numpy(), ref["global_mask"][0].numpy(), *args,
-                                nms_iou=cfg.nms_iou)
-        r_onx = postprocess_one(scores[0], boxes[0], inst[0], glob[0], *args, nms_iou=cfg.nms_iou)
-        r_torch = postprocess(ref, 0, *args, nms_iou=cfg.nms_iou)  # the PyTorch package's own post-processing
+                                nms_iou=cfg.nms_iou, consistency=cfg.consistency)
+        r_onx = postprocess_one(scores[0], boxes[0], inst[0], glob[0], *args, nms_iou=cfg.nms_iou,
+                                consistency=cfg.consistency)
+        r_torch = postprocess(ref, 0, *args, nms_iou=cfg.nms_iou, consistency=cfg.consistency)  # the PyTorch side
         e2e_iou = _iou(r_torch.union_mask, r_onx.union_mask)
         keep_ref = set(np.flatnonzero(ref["scores"][0].numpy() > thr).tolist())
         keep_onx = set(np.flatnonzero(scores[0] > thr).tolist())

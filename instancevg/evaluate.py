@@ -6,6 +6,7 @@ from torch.utils.data import DataLoader, Dataset, Subset
 from tqdm import tqdm
 
 from .data.dataset import GroundingCollate
+from .metrics.consistency import ConsistencyEvaluator
 from .metrics.grec import GRECEvaluator
 from .metrics.gres import GRESEvaluator
 from .metrics.rec_res import RECEvaluator, RESEvaluator
@@ -28,8 +29,10 @@ def evaluate(model, dataset: Dataset, batch_size: int = 8, device: str | torch.d
     Returns:
         ``{"GREC": {...}, "GRES": {...}, "REC": {...}, "RES": {...}, "n_samples": N,
         "no-target FP": no-target samples answered with a kept box (confident false positives),
-        "REC per category": {name: {"n", "Acc@0.5"}}}``; the per-category table covers samples
-        whose target carries ``categories`` (COCO-label sources).
+        "REC per category": {name: {"n", "Acc@0.5"}}, "consistency": {...}}``; the
+        per-category table covers samples whose target carries ``categories`` (COCO-label
+        sources); ``consistency`` is :class:`~instancevg.metrics.consistency.ConsistencyEvaluator`
+        over every kept instance (box vs. its mask's box, reference point inside its mask).
     """
     config = model.config
     if world > 1:
@@ -37,6 +40,7 @@ def evaluate(model, dataset: Dataset, batch_size: int = 8, device: str | torch.d
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers,
                         collate_fn=GroundingCollate(config))
     grec, gres, rec, res = GRECEvaluator(), GRESEvaluator(), RECEvaluator(), RESEvaluator()
+    consistency = ConsistencyEvaluator()
     per_category: dict[str, list[int]] = {}  # category -> [single-target samples, top-1 IoU >= 0.5]
     confident_fp = 0  # no-target samples with a kept box
     was_training = model.training
@@ -46,7 +50,10 @@ def evaluate(model, dataset: Dataset, batch_size: int = 8, device: str | torch.d
         out = model(batch["images"].to(device), batch["input_ids"].to(device), batch["attention_mask"].to(device))
         for i, target in enumerate(batch["targets"]):
             r = postprocess(out, i, batch["texts"][i], target["orig_size"], config.score_threshold,
-                            config.mask_threshold, config.kernels, config.nms_iou)
+                            config.mask_threshold, config.kernels, config.nms_iou, config.consistency)
+            h, w = target["orig_size"]
+            points = out["reference_points"][i, r.extra["kept_queries"]].float().cpu().numpy() * (w, h)
+            consistency.update(r.boxes, r.masks, points)
             gt_boxes = target["boxes_xyxy"].numpy()
             grec.update(r.boxes, r.scores, gt_boxes)  # the final prediction, after duplicate suppression
             gt_union = target["union_full"]
@@ -63,18 +70,20 @@ def evaluate(model, dataset: Dataset, batch_size: int = 8, device: str | torch.d
     model.train(was_training)
     if world > 1:  # every rank ends with the counters of all shards, merged in rank order
         shards = [None] * world
-        torch.distributed.all_gather_object(shards, (grec, gres, rec, res, n, per_category, confident_fp))
-        grec, gres, rec, res = (type(e)() for e in (grec, gres, rec, res))
+        torch.distributed.all_gather_object(shards, (grec, gres, rec, res, n, per_category, confident_fp,
+                                                     consistency))
+        grec, gres, rec, res, consistency = (type(e)() for e in (grec, gres, rec, res, consistency))
         per_category, n, confident_fp = {}, 0, 0
         for shard in shards:
             for mine, theirs in zip((grec, gres, rec, res), shard[:4]):
                 mine.merge(theirs)
             n, confident_fp = n + shard[4], confident_fp + shard[6]
+            consistency.merge(shard[7])
             for cat, (k, hits) in shard[5].items():
                 counts = per_category.setdefault(cat, [0, 0])
                 counts[0], counts[1] = counts[0] + k, counts[1] + hits
     return {"GREC": grec.compute(), "GRES": gres.compute(), "REC": rec.compute(), "RES": res.compute(), "n_samples": n,
-            "no-target FP": int(confident_fp),
+            "no-target FP": int(confident_fp), "consistency": consistency.compute(),
             "REC per category": {c: {"n": k, "Acc@0.5": hits / k} for c, (k, hits) in sorted(per_category.items())}}
 
 
@@ -102,4 +111,10 @@ def format_table(metrics: dict) -> str:
     lines.append(f"{'samples':<{width}}  {metrics['n_samples']:6d}")
     if "no-target FP" in metrics:
         lines.append(f"{'no-target FP (kept box)':<{width}}  {metrics['no-target FP']:6d}")
+    c = metrics.get("consistency")
+    if c and c["instances"]:
+        lines.append(f"consistency of {c['instances']} kept instances: box/mask-box IoU >= 0.5 "
+                     f"{100 * c['box/mask-box IoU>=0.5']:.1f} %, mean IoU {c['mean box/mask-box IoU']:.3f}, "
+                     f"reference point in mask {100 * c['point in mask']:.1f} %")
+        lines.append("  box/mask-box IoU histogram: " + ", ".join(f"{k} {v}" for k, v in c["IoU histogram"].items()))
     return "\n".join(lines)

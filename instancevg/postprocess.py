@@ -6,6 +6,7 @@ import numpy as np
 import torch
 
 from .box_ops import box_cxcywh_to_xyxy
+from .consistency import apply_consistency_rule
 from .kernels import mask_head
 from .nms import suppress_duplicates
 from .result import GroundingResult
@@ -15,7 +16,7 @@ from .thresholds import MASK_THRESHOLD, NMS_IOU, SCORE_THRESHOLD
 @torch.no_grad()
 def postprocess(outputs: dict, index: int, text: str, image_size: tuple[int, int],
                 score_threshold: float = SCORE_THRESHOLD, mask_threshold: float = MASK_THRESHOLD,
-                kernels: str = "auto", nms_iou: float = NMS_IOU) -> GroundingResult:
+                kernels: str = "auto", nms_iou: float = NMS_IOU, consistency: str = "off") -> GroundingResult:
     """Post-process sample ``index`` of a batch of model outputs.
 
     Keeps queries with score > ``score_threshold`` (sorted by score), then drops duplicates:
@@ -35,14 +36,17 @@ def postprocess(outputs: dict, index: int, text: str, image_size: tuple[int, int
         image_size: (H, W) of the original image in pixels.
         kernels: mask-head backend, ``auto`` | ``triton`` | ``reference``.
         nms_iou: duplicate-suppression IoU in (0, 1]; 1.0 keeps every query above the threshold.
+        consistency: box/mask rule applied to the kept instances (``instancevg.consistency``).
 
     Raises:
-        ValueError: if ``mask_threshold`` is not in (0, 1) or ``nms_iou`` not in (0, 1].
+        ValueError: if ``mask_threshold`` is not in (0, 1), ``nms_iou`` not in (0, 1] or
+            ``consistency`` unknown.
 
     Returns:
         a GroundingResult; ``extra["all_scores"]`` holds every query's score (Nq,) and
         ``extra["all_boxes"]`` every query's box (Nq, 4) xyxy pixels, before duplicate
-        suppression (REC's top-1; GREC is scored on ``boxes``/``scores``).
+        suppression (REC's top-1; GREC is scored on ``boxes``/``scores``);
+        ``extra["kept_queries"]`` (K,) the query index of each kept instance.
     """
     if not 0.0 < mask_threshold < 1.0:
         raise ValueError(f"mask_threshold must be in (0, 1), got {mask_threshold}")
@@ -63,13 +67,14 @@ def postprocess(outputs: dict, index: int, text: str, image_size: tuple[int, int
                             backend=kernels)
     masks = inst[0, keep].bool().cpu().numpy()
     union = union[0].bool().cpu().numpy()
+    kept_boxes, masks = apply_consistency_rule(boxes_np[keep_np], masks, consistency)
     return GroundingResult(
         text=text,
-        boxes=boxes_np[keep_np].astype(np.float32),
+        boxes=kept_boxes,
         scores=scores_np[keep_np].astype(np.float32),
         masks=masks,
         union_mask=union,
         no_target=keep_np.size == 0,
         image_size=(h, w),
-        extra={"all_scores": scores_np, "all_boxes": boxes_np},
+        extra={"all_scores": scores_np, "all_boxes": boxes_np, "kept_queries": keep_np},
     )

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from instancevg.consistency import check_consistency_rule
 from instancevg.nms import check_nms_iou
 from instancevg.result import GroundingResult
 
@@ -45,7 +46,7 @@ class Grounder:
     """A loaded bundle and backend. Thread-safe: share one instance between threads.
 
     Use :meth:`from_bundle` to construct. Attributes: ``manifest`` (dict), ``backend_name``,
-    ``image_size`` (S, pixels), ``score_threshold``, ``mask_threshold``, ``nms_iou``.
+    ``image_size`` (S, pixels), ``score_threshold``, ``mask_threshold``, ``nms_iou``, ``consistency``.
     """
 
     def __init__(self, bundle: Bundle, backend, tokenizer: ExpressionTokenizer, cache_size: int = 1024):
@@ -59,6 +60,9 @@ class Grounder:
         # bundles exported before duplicate suppression existed carry no nms_iou: keep every query
         try:
             self.nms_iou = check_nms_iou(m["thresholds"].get("nms_iou", 1.0), "manifest thresholds.nms_iou")
+            # bundles exported before the consistency rule existed: boxes and masks as predicted
+            self.consistency = check_consistency_rule(m["thresholds"].get("consistency", "off"),
+                                                      "manifest thresholds.consistency")
         except ValueError as err:
             raise BundleError(f"{bundle.path}: {err}") from None
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
@@ -84,7 +88,8 @@ class Grounder:
 
         Raises:
             ValueError: unknown backend name. BundleError: missing directory, manifest or file,
-                a checksum mismatch, or a manifest ``thresholds.nms_iou`` outside (0, 1].
+                a checksum mismatch, a manifest ``thresholds.nms_iou`` outside (0, 1] or an unknown
+                ``thresholds.consistency``.
                 ImportError: the requested backend is not installed.
         """
         if backend not in BACKENDS:
@@ -172,7 +177,7 @@ class Grounder:
         hw = frame.shape[:2]
         return [postprocess_one(out["scores"][i], out["boxes"][i], out["instance_mask_logits"][i],
                                 out["global_mask_logits"][i], t, hw, self.score_threshold, self.mask_threshold,
-                                self.nms_iou)
+                                self.nms_iou, self.consistency)
                 for i, t in enumerate(texts)]
 
 

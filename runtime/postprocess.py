@@ -16,6 +16,7 @@ import math
 import cv2
 import numpy as np
 
+from instancevg.consistency import apply_consistency_rule  # numpy only: no torch import
 from instancevg.nms import suppress_duplicates  # numpy only: no torch import
 from instancevg.result import GroundingResult  # numpy-only dataclass: no torch import
 from instancevg.thresholds import NMS_IOU  # constants only
@@ -23,7 +24,7 @@ from instancevg.thresholds import NMS_IOU  # constants only
 
 def postprocess_one(scores: np.ndarray, boxes: np.ndarray, instance_logits: np.ndarray, global_logits: np.ndarray,
                     text: str, frame_hw: tuple[int, int], score_threshold: float,
-                    mask_threshold: float, nms_iou: float = NMS_IOU) -> GroundingResult:
+                    mask_threshold: float, nms_iou: float = NMS_IOU, consistency: str = "off") -> GroundingResult:
     """Post-process one expression's grounder outputs.
 
     Args:
@@ -36,9 +37,12 @@ def postprocess_one(scores: np.ndarray, boxes: np.ndarray, instance_logits: np.n
         score_threshold: keep a query when its score is above this.
         mask_threshold: sigmoid threshold of the masks, in (0, 1).
         nms_iou: duplicate-suppression IoU in (0, 1]; 1.0 keeps every query above the threshold.
+        consistency: box/mask rule applied to the kept instances (``instancevg.consistency``,
+            the same function as the PyTorch post-processing).
 
     Raises:
-        ValueError: if ``mask_threshold`` is not in (0, 1) or ``nms_iou`` not in (0, 1].
+        ValueError: if ``mask_threshold`` is not in (0, 1), ``nms_iou`` not in (0, 1] or
+            ``consistency`` unknown.
     """
     if not 0.0 < mask_threshold < 1.0:
         raise ValueError(f"mask_threshold must be in (0, 1), got {mask_threshold}")
@@ -62,5 +66,7 @@ def postprocess_one(scores: np.ndarray, boxes: np.ndarray, instance_logits: np.n
     else:
         masks = np.zeros((0, h, w), dtype=bool)
         union = np.zeros((h, w), dtype=bool)
-    return GroundingResult(text=text, boxes=xyxy[keep], scores=scores[keep], masks=masks, union_mask=union,
-                           no_target=k == 0, image_size=(h, w), extra={"all_scores": scores, "all_boxes": xyxy})
+    kept_boxes, masks = apply_consistency_rule(xyxy[keep], masks, consistency)
+    return GroundingResult(text=text, boxes=kept_boxes,
+                           scores=scores[keep], masks=masks, union_mask=union, no_target=k == 0, image_size=(h, w),
+                           extra={"all_scores": scores, "all_boxes": xyxy, "kept_queries": keep})
