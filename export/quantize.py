@@ -93,7 +93,9 @@ def quantize_bundle(bundle: str | Path, out: str | Path, calib: str = "procedura
         activation_type: ``int8`` (symmetric, zero point 0: what TensorRT's explicit
             quantization requires; ONNX Runtime fuses it into int8 kernels on ARM64 only) or
             ``uint8`` (asymmetric: what ONNX Runtime's x86-64 CPU kernels need to run
-            QLinearConv / QLinearMatMul instead of DequantizeLinear + float ops).
+            QLinearConv / QLinearMatMul instead of DequantizeLinear + float ops). ``int8``
+            keeps Conv/Gemm biases in float (TensorRT 10's DequantizeLinear takes no INT32;
+            onnx-tensorrt docs/operators.md); ``uint8`` stores them as INT32 as QLinearConv does.
         quantize_outputs: also put Q/DQ on the outputs of quantized ops. Default: False for
             ``int8`` (TensorRT placement: inputs only), True for ``uint8`` (ONNX Runtime fusion).
 
@@ -152,6 +154,9 @@ def quantize_bundle(bundle: str | Path, out: str | Path, calib: str = "procedura
                         activation_type=QuantType.QInt8 if activation_type == "int8" else QuantType.QUInt8,
                         weight_type=QuantType.QInt8, nodes_to_exclude=exclude, calibrate_method=methods[method],
                         extra_options={"ActivationSymmetric": activation_type == "int8", "WeightSymmetric": True,
+                                       # TensorRT has no INT32 DequantizeLinear: int8 (TensorRT) keeps biases in
+                                       # float; uint8 (ONNX Runtime QLinearConv) needs them as int32
+                                       "QuantizeBias": activation_type == "uint8",
                                        "OpTypesToExcludeOutputQuantization":
                                            [] if quantize_outputs else list(op_types)})
         onnx.checker.check_model(str(tmp / "grounder.onnx"))
@@ -163,6 +168,7 @@ def quantize_bundle(bundle: str | Path, out: str | Path, calib: str = "procedura
             "tool": "onnxruntime.quantization.quantize_static", "format": "QDQ",
             "activations": ("int8 symmetric" if activation_type == "int8" else "uint8 asymmetric") + " per-tensor",
             "weights": "int8 symmetric " + ("per-channel" if per_channel else "per-tensor"),
+            "biases": "int32" if activation_type == "uint8" else "float",
             "op_types": list(op_types), "quantize_attention": quantize_attention,
             "qdq_placement": "inputs and outputs" if quantize_outputs else "inputs only",
             "excluded_nodes": len(exclude), "calibration": {"data": calib, "split": calib_split,

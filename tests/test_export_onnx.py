@@ -26,7 +26,8 @@ def test_bundle_files_and_manifest(tiny_bundle, tiny_export_model):
     assert m["opset"] >= 17
     assert m["input"]["image_size"] == cfg.image_size
     assert m["input"]["mean"] == list(cfg.image_mean) and m["input"]["std"] == list(cfg.image_std)
-    assert m["thresholds"] == {"score": cfg.score_threshold, "mask": cfg.mask_threshold, "nms_iou": cfg.nms_iou}
+    assert m["thresholds"] == {"score": cfg.score_threshold, "mask": cfg.mask_threshold, "nms_iou": cfg.nms_iou,
+                               "consistency": cfg.consistency}
     assert m["max_text_len"] == cfg.max_text_len
     assert m["versions"]["torch"] == torch.__version__ and m["versions"]["onnx"] == onnx.__version__
     # no temporary directories left beside the bundle
