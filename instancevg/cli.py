@@ -166,6 +166,10 @@ def _cmd_pack(args) -> int:
         what = f", average of {len(paths)} checkpoints"
         config, state = average_checkpoints(paths)
         model, source = build_model(config, state, source=what[2:]), paths
+    if args.consistency:
+        import dataclasses
+
+        model.config = dataclasses.replace(model.config, consistency=args.consistency)
     save_model(model, args.out, dtype=torch.float16 if args.fp16 else None, extra={"source": source})
     print(f"wrote {args.out} ({Path(args.out).stat().st_size / 2**20:.1f} MiB{what})")
     return 0
@@ -289,6 +293,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "checkpoints of one run (instancevg.weight_averaging)")
     k.add_argument("--out", required=True, help="output .safetensors")
     k.add_argument("--fp16", action="store_true", help="store floating weights as fp16")
+    k.add_argument("--consistency", choices=list(CONSISTENCY_RULES),
+                   help="box/mask consistency rule written into the file's config (default: the checkpoint's)")
     k.set_defaults(func=_cmd_pack)
     return p
 

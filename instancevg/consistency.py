@@ -12,6 +12,10 @@ the bounding box of the mask) and holds the post-processing rule that enforces i
 * ``"box_clip"``: each kept instance's mask is clipped to its box (pixels whose centre lies in
   the box). Boxes, scores and the union mask (global mask | unclipped instance masks) are left
   as they are, so GREC and GRES figures cannot change.
+* ``"agree"``: ``box_clip``, then a kept instance whose box still has IoU < ``MIN_BOX_MASK_IOU``
+  with its clipped mask's bounding box (a box on background, its mask elsewhere or empty) is
+  dropped: the answer keeps only instances whose box and mask describe one object. When every
+  instance is dropped the answer is "no target". The union mask is left as it is.
 
 Pixel convention: mask pixel (y, x) covers [x, x + 1) x [y, y + 1), so a mask's box is
 (x_min, y_min, x_max + 1, y_max + 1) in the same pixel frame as the predicted xyxy boxes.
@@ -25,7 +29,7 @@ from .metrics.grec import box_iou_xyxy  # NumPy only
 __all__ = ["CONSISTENCY_RULES", "MIN_BOX_MASK_IOU", "check_consistency_rule", "mask_boxes", "box_mask_iou",
            "apply_consistency_rule"]
 
-CONSISTENCY_RULES = ("off", "mask_box", "box_clip")
+CONSISTENCY_RULES = ("off", "mask_box", "box_clip", "agree")
 MIN_BOX_MASK_IOU = 0.5
 
 
@@ -71,7 +75,8 @@ def box_mask_iou(boxes: np.ndarray, masks: np.ndarray) -> np.ndarray:
     return iou
 
 
-def apply_consistency_rule(boxes: np.ndarray, masks: np.ndarray, rule: str) -> tuple[np.ndarray, np.ndarray]:
+def apply_consistency_rule(boxes: np.ndarray, masks: np.ndarray,
+                           rule: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The kept instances' boxes and masks after ``rule`` (see the module docstring).
 
     Args:
@@ -79,24 +84,30 @@ def apply_consistency_rule(boxes: np.ndarray, masks: np.ndarray, rule: str) -> t
             :data:`CONSISTENCY_RULES`.
 
     Returns:
-        ``(boxes (K, 4) float32, masks (K, H, W) bool)``; new arrays when the rule changes them
-        (the inputs are never modified).
+        ``(boxes (K', 4) float32, masks (K', H, W) bool, kept (K,) bool)``: the instances that
+        stay (``kept``; all of them except under ``"agree"``), new arrays when the rule changes
+        them (the inputs are never modified).
 
     Raises:
         ValueError: an unknown rule.
     """
     check_consistency_rule(rule)
     boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
+    kept = np.ones(len(boxes), dtype=bool)
     if rule == "off" or not len(boxes):
-        return boxes, masks
-    if rule == "box_clip":
-        h, w = masks.shape[1:]
-        xs, ys = np.arange(w) + 0.5, np.arange(h) + 0.5  # pixel centres
-        inside_x = (xs[None] >= boxes[:, 0:1]) & (xs[None] <= boxes[:, 2:3])  # (K, W)
-        inside_y = (ys[None] >= boxes[:, 1:2]) & (ys[None] <= boxes[:, 3:4])  # (K, H)
-        return boxes, masks & inside_y[:, :, None] & inside_x[:, None, :]
-    mboxes, nonempty = mask_boxes(masks)
-    replace = nonempty & (box_mask_iou(boxes, masks) < MIN_BOX_MASK_IOU)
-    boxes = boxes.copy()
-    boxes[replace] = mboxes[replace]
-    return boxes, masks
+        return boxes, masks, kept
+    if rule == "mask_box":
+        mboxes, nonempty = mask_boxes(masks)
+        replace = nonempty & (box_mask_iou(boxes, masks) < MIN_BOX_MASK_IOU)
+        boxes = boxes.copy()
+        boxes[replace] = mboxes[replace]
+        return boxes, masks, kept
+    h, w = masks.shape[1:]
+    xs, ys = np.arange(w) + 0.5, np.arange(h) + 0.5  # pixel centres
+    inside_x = (xs[None] >= boxes[:, 0:1]) & (xs[None] <= boxes[:, 2:3])  # (K, W)
+    inside_y = (ys[None] >= boxes[:, 1:2]) & (ys[None] <= boxes[:, 3:4])  # (K, H)
+    masks = masks & inside_y[:, :, None] & inside_x[:, None, :]
+    if rule == "agree":
+        kept = box_mask_iou(boxes, masks) >= MIN_BOX_MASK_IOU
+        return boxes[kept], masks[kept], kept
+    return boxes, masks, kept

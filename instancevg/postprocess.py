@@ -67,7 +67,8 @@ def postprocess(outputs: dict, index: int, text: str, image_size: tuple[int, int
                             backend=kernels)
     masks = inst[0, keep].bool().cpu().numpy()
     union = union[0].bool().cpu().numpy()
-    kept_boxes, masks = apply_consistency_rule(boxes_np[keep_np], masks, consistency)
+    kept_boxes, masks, agree = apply_consistency_rule(boxes_np[keep_np], masks, consistency)
+    keep_np = keep_np[agree]
     return GroundingResult(
         text=text,
         boxes=kept_boxes,

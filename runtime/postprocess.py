@@ -66,7 +66,9 @@ def postprocess_one(scores: np.ndarray, boxes: np.ndarray, instance_logits: np.n
     else:
         masks = np.zeros((0, h, w), dtype=bool)
         union = np.zeros((h, w), dtype=bool)
-    kept_boxes, masks = apply_consistency_rule(xyxy[keep], masks, consistency)
+    kept_boxes, masks, agree = apply_consistency_rule(xyxy[keep], masks, consistency)
+    keep = keep[agree]
     return GroundingResult(text=text, boxes=kept_boxes,
-                           scores=scores[keep], masks=masks, union_mask=union, no_target=k == 0, image_size=(h, w),
+                           scores=scores[keep], masks=masks, union_mask=union, no_target=keep.size == 0,
+                           image_size=(h, w),
                            extra={"all_scores": scores, "all_boxes": xyxy, "kept_queries": keep})

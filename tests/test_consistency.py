@@ -34,7 +34,8 @@ def test_box_mask_iou():
 def test_mask_box_rule_replaces_only_disagreeing_boxes():
     boxes = np.array([[3, 2, 7, 6], [0, 0, 4, 4], [1, 1, 2, 2]], np.float32)
     before = boxes.copy()
-    out, masks = apply_consistency_rule(boxes, _masks(), "mask_box")
+    out, masks, kept = apply_consistency_rule(boxes, _masks(), "mask_box")
+    assert kept.tolist() == [True, True, True]
     np.testing.assert_array_equal(out[0], [3, 2, 7, 6])      # IoU 12/16 = 0.75 >= 0.5: kept
     np.testing.assert_array_equal(out[1], [11, 0, 12, 1])    # disjoint: the mask's box
     np.testing.assert_array_equal(out[2], [1, 1, 2, 2])      # empty mask: box kept
@@ -46,7 +47,8 @@ def test_box_clip_rule_clips_masks_to_boxes():
     m = np.zeros((1, 10, 12), bool)
     m[0, 1:9, 1:11] = True                    # a mask much larger than its box
     boxes = np.array([[2.0, 3.0, 6.0, 5.0]], np.float32)
-    out, clipped = apply_consistency_rule(boxes, m, "box_clip")
+    out, clipped, kept = apply_consistency_rule(boxes, m, "box_clip")
+    assert kept.tolist() == [True]
     np.testing.assert_array_equal(out, boxes)
     want = np.zeros_like(m)
     want[0, 3:5, 2:6] = True                  # pixel centres inside [2, 6] x [3, 5]
@@ -55,10 +57,26 @@ def test_box_clip_rule_clips_masks_to_boxes():
     assert box_mask_iou(out, clipped)[0] == pytest.approx(1.0)
 
 
+def test_agree_rule_drops_boxes_whose_clipped_mask_lies_elsewhere():
+    m = _masks()
+    m[2, 6:10, 0:4] = True                    # mask 2: rows 6..9, cols 0..3
+    boxes = np.array([[3, 2, 7, 6],           # clipped mask box (3, 2, 7, 5): IoU 0.75, stays
+                      [0, 0, 4, 4],           # its mask is a far corner pixel: clipped to nothing
+                      [0, 5, 8, 10]], np.float32)  # mask (0, 6, 4, 10) inside: IoU 16/40 = 0.4
+    out, masks, kept = apply_consistency_rule(boxes, m, "agree")
+    assert kept.tolist() == [True, False, False]
+    np.testing.assert_array_equal(out, boxes[:1])
+    assert masks.shape == (1, 10, 12) and (masks[0] == m[0]).all()
+    assert box_mask_iou(out, masks).min() >= 0.5
+    out, masks, kept = apply_consistency_rule(boxes[1:2], m[1:2], "agree")
+    assert kept.tolist() == [False] and out.shape == (0, 4) and masks.shape == (0, 10, 12)
+
+
 def test_off_and_unknown_rules():
     boxes = np.array([[0, 0, 4, 4]], np.float32)
-    out, masks = apply_consistency_rule(boxes, _masks()[:1], "off")
+    out, masks, kept = apply_consistency_rule(boxes, _masks()[:1], "off")
     np.testing.assert_array_equal(out, boxes)
+    assert kept.tolist() == [True]
     with pytest.raises(ValueError, match="consistency must be one of"):
         check_consistency_rule("snap")
     from instancevg.config import ModelConfig
@@ -81,7 +99,7 @@ def test_evaluator_counts_histogram_and_points():
     assert c["IoU histogram"]["[0.0,0.1)"] == 1 and c["IoU histogram"]["[0.9,1.0]"] == 1
 
 
-@pytest.mark.parametrize("rule", ["off", "mask_box", "box_clip"])
+@pytest.mark.parametrize("rule", ["off", "mask_box", "box_clip", "agree"])
 def test_torch_and_runtime_postprocessing_apply_the_same_rule(tiny_model, rule):
     from instancevg.postprocess import postprocess
     from instancevg.runtime.postprocess import postprocess_one
@@ -96,10 +114,15 @@ def test_torch_and_runtime_postprocessing_apply_the_same_rule(tiny_model, rule):
     a = postprocess(out, 0, "x", (90, 120), 0.7, 0.5, "reference", 1.0, rule)
     b = postprocess_one(out["scores"][0].numpy(), out["pred_boxes"][0].numpy(), out["pred_masks"][0].numpy(),
                         out["global_mask"][0].numpy(), "x", (90, 120), 0.7, 0.5, 1.0, rule)
-    assert len(a) == len(b) > 1
+    assert len(a) == len(b) and (len(a) > 1 or rule == "agree")
+    assert a.no_target == b.no_target == (len(a) == 0)
+    np.testing.assert_array_equal(a.extra["kept_queries"], b.extra["kept_queries"])
+    np.testing.assert_allclose(a.scores, b.scores, atol=1e-6)
     np.testing.assert_allclose(a.boxes, b.boxes, atol=1e-3)
     assert np.mean([(x == y).mean() for x, y in zip(a.masks, b.masks)]) > 0.99
-    if rule == "box_clip":  # no mask pixel centre outside its own box
+    if rule == "agree":
+        assert (box_mask_iou(a.boxes, a.masks) >= 0.5).all()
+    if rule in ("box_clip", "agree"):  # no mask pixel centre outside its own box
         for box, mask in zip(a.boxes, a.masks):
             ys, xs = np.nonzero(mask)
             assert ((xs + 0.5 >= box[0]) & (xs + 0.5 <= box[2]) & (ys + 0.5 >= box[1]) & (ys + 0.5 <= box[3])).all()

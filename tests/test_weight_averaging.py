@@ -165,6 +165,20 @@ def test_pack_cli_single_checkpoint_is_not_averaged(tiny_model, tmp_path, monkey
     assert json.loads(meta["source"]) == str(src)
 
 
+def test_pack_cli_sets_the_consistency_rule(tiny_model, tmp_path):
+    src = tmp_path / "m.safetensors"
+    model = copy.deepcopy(tiny_model)
+    model.config = dataclasses.replace(model.config, consistency="off")
+    save_model(model, src)
+    kept, changed = tmp_path / "kept.safetensors", tmp_path / "clip.safetensors"
+    assert main(["pack", "--checkpoint", str(src), "--out", str(kept)]) == 0
+    assert main(["pack", "--checkpoint", str(src), "--out", str(changed), "--consistency", "mask_box"]) == 0
+    assert load_model(kept).config.consistency == "off"
+    assert load_model(changed).config.consistency == "mask_box"
+    with pytest.raises(SystemExit):
+        main(["pack", "--checkpoint", str(src), "--out", str(changed), "--consistency", "clip"])
+
+
 def test_pack_cli_unreadable_checkpoint(tiny_model, tmp_path, capsys):
     (good,) = _saved([tiny_model], tmp_path)
     bad = tmp_path / "missing.safetensors"
