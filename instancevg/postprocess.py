@@ -69,6 +69,8 @@ def postprocess(outputs: dict, index: int, text: str, image_size: tuple[int, int
     union = union[0].bool().cpu().numpy()
     kept_boxes, masks, agree = apply_consistency_rule(boxes_np[keep_np], masks, consistency)
     keep_np = keep_np[agree]
+    if keep_np.size == 0:
+        union = np.zeros_like(union)  # "no target": no mask either, as the runtime answers
     return GroundingResult(
         text=text,
         boxes=kept_boxes,

@@ -68,6 +68,8 @@ def postprocess_one(scores: np.ndarray, boxes: np.ndarray, instance_logits: np.n
         union = np.zeros((h, w), dtype=bool)
     kept_boxes, masks, agree = apply_consistency_rule(xyxy[keep], masks, consistency)
     keep = keep[agree]
+    if keep.size == 0:
+        union = np.zeros_like(union)  # every instance dropped by the consistency rule: no target
     return GroundingResult(text=text, boxes=kept_boxes,
                            scores=scores[keep], masks=masks, union_mask=union, no_target=keep.size == 0,
                            image_size=(h, w),

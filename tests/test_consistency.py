@@ -116,6 +116,8 @@ def test_torch_and_runtime_postprocessing_apply_the_same_rule(tiny_model, rule):
                         out["global_mask"][0].numpy(), "x", (90, 120), 0.7, 0.5, 1.0, rule)
     assert len(a) == len(b) and (len(a) > 1 or rule == "agree")
     assert a.no_target == b.no_target == (len(a) == 0)
+    if a.no_target:
+        assert not a.union_mask.any() and not b.union_mask.any()
     np.testing.assert_array_equal(a.extra["kept_queries"], b.extra["kept_queries"])
     np.testing.assert_allclose(a.scores, b.scores, atol=1e-6)
     np.testing.assert_allclose(a.boxes, b.boxes, atol=1e-3)

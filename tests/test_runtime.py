@@ -82,7 +82,8 @@ def test_ground_matches_pytorch(grounder, tiny_export_model, frames):
         with torch.no_grad():
             out = tiny_export_model(x, ids, mask)
         for i, r in enumerate(results):
-            ref = postprocess(out, i, TEXTS[i], frame.shape[:2], cfg.score_threshold, cfg.mask_threshold)
+            ref = postprocess(out, i, TEXTS[i], frame.shape[:2], cfg.score_threshold, cfg.mask_threshold,
+                              nms_iou=cfg.nms_iou, consistency=cfg.consistency)
             assert r.text == TEXTS[i] and r.image_size == frame.shape[:2]
             assert r.no_target == ref.no_target
             np.testing.assert_allclose(r.scores, ref.scores, atol=1e-4)
