@@ -18,7 +18,8 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from instancevg.runtime import BundleError, Grounder
+from instancevg.runtime import Grounder
+from instancevg.runtime.errors import CLI_ERRORS, report_error
 
 HEADLESS_OUT = "outputs/robot_loop.mp4"
 COLORS = [(0, 200, 255), (255, 120, 0), (80, 220, 80), (220, 80, 220), (60, 60, 255)]
@@ -72,9 +73,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         grounder = Grounder.from_bundle(args.bundle, backend=args.backend, spinning=args.spinning)
         grounder.encode_text(args.text)  # cache the instructions once
-    except (BundleError, ImportError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    except (*CLI_ERRORS, ImportError) as exc:  # BundleError, ValueError, OSError, no ONNX Runtime / TensorRT
+        return report_error(exc)
     if not args.no_show and not opencv_has_gui():
         args.no_show = True
         args.out = args.out or HEADLESS_OUT
@@ -84,8 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     cap = cv2.VideoCapture(int(args.source) if args.source.isdigit() else args.source)
     if not cap.isOpened():
-        print(f"error: cannot open video source {args.source!r}", file=sys.stderr)
-        return 2
+        return report_error(f"cannot open video source {args.source!r}")
     writer, n, fps, t_prev = None, 0, 0.0, time.perf_counter()
     try:
         while True:

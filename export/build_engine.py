@@ -31,6 +31,7 @@ import time
 from pathlib import Path
 
 from instancevg.runtime.bundle import MANIFEST_NAME, Bundle, BundleError, file_entries
+from instancevg.runtime.errors import CLI_ERRORS, InstanceVGError, report_error
 
 from instancevg.atomic_io import (
     atomic_directory,
@@ -46,7 +47,7 @@ MISSING_TRT = ("TensorRT is not installed: build engines on the target machine (
                "The ONNX bundle runs without it on ONNX Runtime.")
 
 
-class EngineBuildError(RuntimeError):
+class EngineBuildError(InstanceVGError, RuntimeError):
     """TensorRT could not parse the ONNX graph or build an engine."""
 
 
@@ -239,7 +240,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """CLI; exit 2 when TensorRT is missing or the bundle is unusable, 1 when a build fails."""
+    """CLI; exit 0 when the engines are written, 2 when TensorRT is missing, the bundle is unusable
+    or a build fails (one line ``error: ...`` on stderr)."""
     args = parse_args(argv)
     precision = "int8" if args.int8 else "fp16"
     try:
@@ -250,8 +252,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             import tensorrt  # noqa: F401
         except ImportError:
-            print(f"error: {MISSING_TRT}", file=sys.stderr)
-            return 2
+            return report_error(MISSING_TRT)
         bundle = args.bundle
         if bundle is None:
             from instancevg.export.export_onnx import export_bundle
@@ -265,12 +266,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"exported the shipped model to {bundle}")
         out = build_bundle_engines(bundle, precision, args.out, args.workspace, args.timing_cache,
                                    args.max_batch, args.opt_batch, args.opt_text_len)
-    except BundleError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except (EngineBuildError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    except CLI_ERRORS as exc:  # BundleError, EngineBuildError, CheckpointError, ExportError, ...
+        return report_error(exc)
     print(f"wrote {precision} engines into {out}")
     return 0
 

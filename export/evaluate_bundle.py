@@ -93,21 +93,23 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", default=None, help="also write all metrics to this JSON file")
     args = p.parse_args(argv)
     results = {}
-    from instancevg.runtime import BundleError
+    from instancevg.runtime.errors import CLI_ERRORS, report_error
 
     for b in args.bundle:
         try:
             m = evaluate_bundle(b, args.data, args.split, args.limit)
-        except (BundleError, FileNotFoundError, ValueError) as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
+        except CLI_ERRORS as exc:  # BundleError, FileNotFoundError, ValueError, ...
+            return report_error(exc)
         results[b] = m
         print(f"{b} ({m['n_samples']} samples): "
               + ", ".join(f"{k} {100 * v:.2f}" for k, v in headline(m).items()))
     if args.json:
         from instancevg.atomic_io import atomic_write_json
 
-        atomic_write_json(args.json, json.loads(json.dumps(results, default=float)))
+        try:
+            atomic_write_json(args.json, json.loads(json.dumps(results, default=float)))
+        except OSError as exc:
+            return report_error(exc)
     return 0
 
 

@@ -1,4 +1,4 @@
-"""Export an InstanceVG-edge model to an ONNX bundle (DESIGN.md "Edge path").
+"""Export an InstanceVG-edge model to an ONNX bundle (docs/DESIGN.md "Edge path").
 
     python export/export_onnx.py --out BUNDLE [--checkpoint C] [--opset 18] [--no-slim] [--check]
 
@@ -31,6 +31,7 @@ from instancevg.export.graphs import (
     TextEncoderGraph,
 )
 from instancevg.runtime.bundle import FORMAT, MANIFEST_NAME, file_entries, sha256_file
+from instancevg.runtime.errors import CLI_ERRORS, InstanceVGError, report_error
 
 from instancevg.atomic_io import atomic_directory, atomic_write_json
 
@@ -48,7 +49,7 @@ DYNAMIC_AXES = {
 }
 
 
-class ExportError(RuntimeError):
+class ExportError(InstanceVGError, RuntimeError):
     """The model could not be exported, or an exported graph failed its check."""
 
 
@@ -182,9 +183,10 @@ def export_bundle(model, out: str | Path, opset: int = DEFAULT_OPSET, slim: bool
 
 
 def main(argv: list[str] | None = None) -> int:
-    """CLI entry point; returns the exit status (2 on a bad checkpoint or export failure)."""
+    """CLI entry point; returns the exit status (0 on success, 1 when ``--check`` finds a parity
+    failure, 2 on a bad checkpoint or data, or an export failure)."""
     from instancevg.api import DEFAULT_WEIGHTS
-    from instancevg.checkpoint import CheckpointError, load_model
+    from instancevg.checkpoint import load_model
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--out", required=True, help="bundle directory to write (replaced atomically; folders created)")
@@ -205,12 +207,14 @@ def main(argv: list[str] | None = None) -> int:
         # load the --check data first, so that a missing data directory fails before the export
         samples = load_test_dataset(model.config, args.data, args.n) if args.check else None
         out = export_bundle(model, args.out, opset=args.opset, slim=not args.no_slim, checkpoint=ckpt)
-    except (CheckpointError, ExportError, ValueError, OSError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    except CLI_ERRORS as exc:  # CheckpointError, ExportError, BackboneUnavailableError, ...
+        return report_error(exc)
     print(f"wrote {out}")
     if args.check:
-        report = check_parity(model, out, samples)
+        try:
+            report = check_parity(model, out, samples)
+        except CLI_ERRORS as exc:
+            return report_error(exc)
         print(format_report(report))
         return 0 if report["passed"] else 1
     return 0

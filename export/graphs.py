@@ -1,7 +1,7 @@
 """The two ONNX graphs of a bundle, as thin ``nn.Module`` wrappers around an
 :class:`instancevg.model.InstanceVGModel` with flat tensor inputs and outputs.
 
-The split follows DESIGN.md "Edge path": text features are computed once per expression and
+The split follows docs/DESIGN.md "Edge path": text features are computed once per expression and
 cached by the runtime; the grounder runs once per frame, with all of that frame's expressions in
 one batch that shares a single backbone pass.
 """

@@ -159,9 +159,13 @@ def format_report(r: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """CLI: exit 0 when parity holds, 1 when it does not, 2 on bad arguments or files."""
+    """CLI: exit 0 when parity holds, 1 when it does not, 2 on bad arguments or files (one line
+    ``error: ...`` on stderr)."""
+    from instancevg.runtime.bundle import Bundle
+    from instancevg.runtime.errors import CLI_ERRORS, report_error
+
     from instancevg.api import DEFAULT_WEIGHTS
-    from instancevg.checkpoint import CheckpointError, load_model
+    from instancevg.checkpoint import load_model
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--bundle", required=True)
@@ -172,12 +176,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--n", type=int, default=50, help="samples (default 50)")
     args = p.parse_args(argv)
     try:
+        Bundle.open(args.bundle)  # a missing or broken bundle fails here, before the model loads
         model = load_model(args.checkpoint or DEFAULT_WEIGHTS, "cpu")
         data = load_test_dataset(model.config, args.data, args.n)
         report = check_parity(model, args.bundle, data)
-    except (CheckpointError, FileNotFoundError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    except CLI_ERRORS as exc:  # BundleError, CheckpointError, FileNotFoundError, ValueError, ...
+        return report_error(exc)
     print(format_report(report))
     return 0 if report["passed"] else 1
 

@@ -37,6 +37,7 @@ from pathlib import Path
 
 import onnx
 from instancevg.runtime.bundle import MANIFEST_NAME, Bundle, BundleError, file_entries
+from instancevg.runtime.errors import CLI_ERRORS, report_error
 
 from instancevg.atomic_io import atomic_directory, atomic_write_json
 
@@ -210,9 +211,8 @@ def main(argv: list[str] | None = None) -> int:
                               tuple(n for n in args.nodes_to_exclude.split(",") if n), args.method,
                               not args.per_tensor, args.calib_split, activation_type=args.activation_type,
                               quantize_outputs=args.quantize_outputs)
-    except (BundleError, ValueError, OSError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    except CLI_ERRORS as exc:  # BundleError, ValueError, OSError, ...
+        return report_error(exc)
     print(f"wrote {out}")
     return 0
 

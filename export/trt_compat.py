@@ -834,18 +834,16 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     from google.protobuf.message import DecodeError
 
-    from instancevg.runtime.bundle import BundleError
+    from instancevg.runtime.errors import CLI_ERRORS, report_error
 
     failed = False
     for bundle in args.bundle:
         try:
             reports = check_bundle(bundle, fold=not args.no_fold)
-        except (BundleError, OSError, ValueError, DecodeError) as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
+        except (*CLI_ERRORS, DecodeError) as exc:  # BundleError, OSError, ValueError, a corrupt graph
+            return report_error(exc)
         except ImportError as exc:
-            print(f"error: {exc} (pip install -e '.[export]')", file=sys.stderr)
-            return 2
+            return report_error(f"{exc} (pip install -e '.[export]')")
         for r in reports:
             print(format_report(r, bundle))
             failed |= not r.passed

@@ -14,7 +14,11 @@ def __getattr__(name):
         from .api import InstanceVG
 
         return InstanceVG
+    if name == "InstanceVGError":  # base class of every exception the package defines
+        from .runtime.errors import InstanceVGError
+
+        return InstanceVGError
     raise AttributeError(name)
 
 
-__all__ = ["GroundingResult", "InstanceVG", "__version__"]
+__all__ = ["GroundingResult", "InstanceVG", "InstanceVGError", "__version__"]

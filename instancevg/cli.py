@@ -1,7 +1,8 @@
 """`instancevg` command line: make-data, train, eval, ground.
 
 Every user-facing failure (missing or corrupt image, empty expression, unreadable checkpoint,
-missing dataset) prints one line ``instancevg: error: ...`` and exits with status 2.
+missing dataset, missing model package: any :class:`~instancevg.runtime.errors.InstanceVGError`,
+``ValueError`` or ``OSError``) prints one line ``instancevg: error: ...`` and exits with status 2.
 """
 from __future__ import annotations
 
@@ -306,16 +307,14 @@ def _one_line_warning(message, category, filename, lineno, file=None, line=None)
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `instancevg` console script."""
-    from .checkpoint import CheckpointError
+    from .runtime.errors import CLI_ERRORS, report_error
 
     args = build_parser().parse_args(argv)
     shown, warnings.showwarning = warnings.showwarning, _one_line_warning
     try:
         return args.func(args)
-    except (CheckpointError, FileNotFoundError, ValueError, OSError) as exc:
-        msg = " ".join(str(exc).split())
-        print(f"instancevg: error: {msg}", file=sys.stderr)
-        return 2
+    except CLI_ERRORS as exc:  # InstanceVGError (CheckpointError, BackboneUnavailableError, ...), ValueError, OSError
+        return report_error(exc, prog="instancevg")
     finally:
         warnings.showwarning = shown
 

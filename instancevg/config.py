@@ -1,14 +1,14 @@
 """Model presets as dataclass configs.
 
 Every size in the model is a field here, never a constant in code. ``edge`` is the shipped
-preset (DESIGN.md, 320x320 input); ``edge-tiny`` is a small variant for tests and quick runs.
+preset (docs/DESIGN.md, 320x320 input); ``edge-tiny`` is a small variant for tests and quick runs.
 """
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields, replace
 
-from .kernels.dispatch import check_backend
 from .consistency import check_consistency_rule
+from .kernel_backends import check_kernel_backend
 from .nms import check_nms_iou
 from .thresholds import MASK_THRESHOLD, NMS_IOU, SCORE_THRESHOLD
 
@@ -24,9 +24,9 @@ class ModelConfig:
         mask_dim: width of the stride-4 level: the F4 feature, the pixel embedding P and the
             instance mask embeddings (Mask2Former's ``mask_dim``). The edge preset narrows it to
             64 because every 256-wide op on the 80x80 map costs as much as the whole backbone on
-            a 2-core CPU (issue 4's 30 ms budget); DESIGN.md's figure is 256.
+            a 2-core CPU (issue 4's 30 ms budget); the original specification's (../shared/DESIGN.md) is 256.
         decoder_levels: how many of the coarsest pyramid levels the deformable decoder attends
-            (3 = strides 8/16/32, as Mask2Former's decoder; 4 adds stride 4, DESIGN.md's 8500-token
+            (3 = strides 8/16/32, as Mask2Former's decoder; 4 adds stride 4, the original specification's 8500-token
             memory). The stride-4 level always feeds the pixel decoder.
         max_text_len: token budget L (with [CLS]/[SEP]); longer expressions are truncated.
         text_layers: number of MiniLM-L6 transformer layers kept (6 = the whole encoder).
@@ -92,7 +92,7 @@ class ModelConfig:
     kernels: str = "auto"
 
     def __post_init__(self):
-        check_backend(self.kernels, "ModelConfig.kernels")
+        check_kernel_backend(self.kernels, "ModelConfig.kernels")
         check_nms_iou(self.nms_iou, "ModelConfig.nms_iou")
         check_consistency_rule(self.consistency, "ModelConfig.consistency")
         if not 1 <= self.decoder_levels <= 4:

@@ -1,4 +1,4 @@
-"""Deformable instance decoder (DESIGN.md "decoder"): self-attention, text cross-attention,
+"""Deformable instance decoder (docs/DESIGN.md "Network", decoder): self-attention, text cross-attention,
 multi-scale deformable cross-attention at fixed reference points, FFN."""
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Language-guided fusion of image features (DESIGN.md "fusion").
+"""Language-guided fusion of image features (docs/DESIGN.md "Network", fusion).
 
 Two parts:
 * :class:`LanguageGuidedModulation` – every pyramid level is modulated by the sentence

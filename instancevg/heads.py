@@ -1,4 +1,4 @@
-"""Prediction heads shared over decoder layers (DESIGN.md "heads")."""
+"""Prediction heads shared over decoder layers (docs/DESIGN.md "Heads")."""
 from __future__ import annotations
 
 import torch

@@ -23,6 +23,8 @@ import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from .runtime.errors import InstanceVGError
+
 __all__ = ["ImageLoadError", "load_image", "as_rgb_uint8", "fit_within", "GROUNDING_MAX_SIDE"]
 
 # Longer side (pixels) the grounding API and CLI work at: the model sees 320x320, so a larger photo
@@ -39,7 +41,7 @@ _BACKGROUND = 255.0
 _FLOAT_TOLERANCE = 1e-3
 
 
-class ImageLoadError(ValueError):
+class ImageLoadError(InstanceVGError, ValueError):
     """An image file or array could not be turned into (H, W, 3) uint8 RGB.
 
     The message is a single line naming the file (when there is one) and the reason.

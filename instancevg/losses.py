@@ -1,4 +1,4 @@
-"""Training losses of InstanceVG-edge (DESIGN.md "Training").
+"""Training losses of InstanceVG-edge (docs/DESIGN.md "Losses").
 
 * Detection, every decoder layer (own matching per layer): CE with no-object weight 0.1,
   5 * L1(box) + 2 * (1 - GIoU), normalised by the number of GT instances in the batch (min 1);
@@ -26,7 +26,7 @@ from .matcher import MatcherWeights, hungarian_match
 
 @dataclass(frozen=True)
 class LossWeights:
-    """Weights of the loss terms (defaults from DESIGN.md).
+    """Weights of the loss terms (defaults: docs/DESIGN.md "Losses").
 
     ``detection_scale`` multiplies the whole detection loss (every layer); ``aux_ce`` /
     ``aux_l1`` / ``aux_giou`` weigh the earlier decoder layers (None: as the last layer).
@@ -51,7 +51,7 @@ class LossWeights:
 
 
 LOSS_WEIGHTINGS = {
-    # DESIGN.md as first written: 1 / 5 / 2 on every decoder layer.
+    # The original specification (../shared/DESIGN.md): 1 / 5 / 2 on every decoder layer.
     "design": LossWeights(),
     # As Dmmm1997/InstanceVG applies it (configs/gres/InstanceVG-grefcoco.py, models/heads/
     # uni_gref_deformable_head.py): the detection sum is scaled by loss_weight["bbox"] = 0.1 and the

@@ -1,4 +1,4 @@
-"""Hungarian matching of instance queries to ground-truth instances (DESIGN.md "Training").
+"""Hungarian matching of instance queries to ground-truth instances (docs/DESIGN.md "Matching").
 
 cost = w_class * (-p_fg) + w_box * L1(box) + w_giou * (-GIoU) + w_point * L1(reference point,
 GT box centre), solved per sample with ``scipy.optimize.linear_sum_assignment``. The point term
@@ -18,7 +18,7 @@ from .box_ops import box_cxcywh_to_xyxy, generalized_box_iou_pairwise
 
 @dataclass(frozen=True)
 class MatcherWeights:
-    """Weights of the matching cost terms (defaults from DESIGN.md)."""
+    """Weights of the matching cost terms (defaults: docs/DESIGN.md "Matching")."""
 
     class_cost: float = 1.0
     box_cost: float = 5.0

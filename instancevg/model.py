@@ -1,4 +1,4 @@
-"""InstanceVG-edge network, in the order of DESIGN.md's data flow.
+"""InstanceVG-edge network, in the order of docs/DESIGN.md "Data flow".
 
 image (B,3,S,S) -> EfficientNet-Lite0 C2..C5
 text ids (B,L)  -> MiniLM-L6 (frozen) -> Linear -> T (B,L,d)

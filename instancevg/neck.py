@@ -1,4 +1,4 @@
-"""Language-modulated FPN: C2..C5 -> F4 (mask_dim channels), F8, F16, F32 (d channels) (DESIGN.md "neck")."""
+"""Language-modulated FPN: C2..C5 -> F4 (mask_dim channels), F8, F16, F32 (d channels) (docs/DESIGN.md "Network", neck)."""
 from __future__ import annotations
 
 import torch

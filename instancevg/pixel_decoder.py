@@ -1,4 +1,4 @@
-"""Global branch: U-Net pixel decoder, global mask and existence (DESIGN.md "global")."""
+"""Global branch: U-Net pixel decoder, global mask and existence (docs/DESIGN.md "Network", global branch)."""
 from __future__ import annotations
 
 import torch

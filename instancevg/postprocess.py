@@ -1,5 +1,5 @@
 """From network outputs to a :class:`GroundingResult` at the original image size
-(DESIGN.md "Post-processing")."""
+(docs/DESIGN.md "Post-processing")."""
 from __future__ import annotations
 
 import numpy as np

@@ -9,12 +9,13 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from .runtime.errors import InstanceVGError
 from .runtime.expressions import expression_list
 
 TEXT_DIM = 384
 
 
-class TextEncoderUnavailableError(RuntimeError):
+class TextEncoderUnavailableError(InstanceVGError, RuntimeError):
     """The MiniLM package (weights or tokenizer) is not installed."""
 
 

@@ -18,21 +18,16 @@ import os
 
 import torch
 
+# The backend names and their check are defined in a module that imports nothing, so that
+# ``instancevg.config`` can validate ``ModelConfig.kernels`` without importing the kernels.
+# Absolute import: this directory is also importable as a top-level ``kernels`` package (from a
+# checkout, e.g. when transformers probes for a ``kernels`` package), where ``..`` would fail.
+from instancevg.kernel_backends import KERNEL_BACKENDS as BACKENDS
+from instancevg.kernel_backends import check_kernel_backend as check_backend
+
 from .msda_triton import INTERPRETING, triton_available
 
 BACKEND_ENV = "INSTANCEVG_KERNELS"
-BACKENDS = ("auto", "triton", "reference")
-
-
-def check_backend(name: str, source: str = "backend") -> str:
-    """Return ``name`` if it is one of :data:`BACKENDS`.
-
-    Raises:
-        ValueError: naming ``source`` (e.g. the environment variable) and the allowed values.
-    """
-    if name not in BACKENDS:
-        raise ValueError(f"{source} must be one of {BACKENDS}, got {name!r}")
-    return name
 
 
 def is_exporting() -> bool:

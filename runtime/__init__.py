@@ -9,7 +9,8 @@ ONNX Runtime or TensorRT); installs as ``instancevg.runtime``.
 from instancevg.result import GroundingResult
 
 from .bundle import Bundle, BundleError
+from .errors import InstanceVGError
 from .frames import FrameError
 from .grounder import Grounder, TextFeatures
 
-__all__ = ["Bundle", "BundleError", "FrameError", "Grounder", "GroundingResult", "TextFeatures"]
+__all__ = ["Bundle", "BundleError", "FrameError", "Grounder", "GroundingResult", "InstanceVGError", "TextFeatures"]

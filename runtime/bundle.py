@@ -1,6 +1,6 @@
 """The exported bundle on disk: ``manifest.json`` plus the files it lists with their SHA-256.
 
-Layout (written by ``export/export_onnx.py``, see DESIGN.md "Edge path")::
+Layout (written by ``export/export_onnx.py``, see docs/DESIGN.md "Edge path")::
 
     BUNDLE/manifest.json        format, input size, mean/std, thresholds, tensor names, opset,
                                 dynamic axes, versions, {file: {sha256, bytes}}
@@ -21,13 +21,15 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+from .errors import InstanceVGError
+
 # /2: grounder.onnx takes one image for a batch of expressions ("image_batch" axis, 1 or B).
 FORMAT = "instancevg-edge-bundle/2"
 MANIFEST_NAME = "manifest.json"
 REQUIRED_FILES = ("text_encoder.onnx", "grounder.onnx", "tokenizer.json")
 
 
-class BundleError(RuntimeError):
+class BundleError(InstanceVGError, RuntimeError):
     """A bundle is missing, incomplete, tampered with (checksum mismatch) or of another format."""
 
 

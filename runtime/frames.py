@@ -1,6 +1,6 @@
 """Camera frames -> model input, with OpenCV (no torch).
 
-Same transform as ``instancevg.data.transforms.preprocess_image`` (resize without letterbox,
+Same transform as ``instancevg.preprocess.preprocess_image`` (resize without letterbox,
 bilinear, then (x/255 - mean)/std), but for OpenCV's BGR channel order.
 """
 from __future__ import annotations
@@ -8,8 +8,10 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from .errors import InstanceVGError
 
-class FrameError(ValueError):
+
+class FrameError(InstanceVGError, ValueError):
     """A frame that is not a non-empty (H, W, 3) uint8 BGR array."""
 
 

@@ -3,7 +3,7 @@
     g = Grounder.from_bundle("bundle/")                 # backend="auto" | "tensorrt" | "onnxruntime"
     results = g.ground(frame_bgr, ["the red mug", "all cups"])   # one GroundingResult per expression
 
-Text and grounder are separate graphs (DESIGN.md "Edge path"): text features are cached by
+Text and grounder are separate graphs (docs/DESIGN.md "Edge path"): text features are cached by
 string; a frame is preprocessed once per call and grounded against every expression in one
 batched grounder call that receives the single frame, so the backbone runs once per frame.
 """

@@ -2,7 +2,7 @@
 (``extra["all_scores"]`` (Nq,) and ``extra["all_boxes"]`` (Nq, 4) xyxy pixels hold every query
 before duplicate suppression, for REC's top-1).
 
-Same semantics as ``instancevg.postprocess.postprocess`` (DESIGN.md "Post-processing"): keep
+Same semantics as ``instancevg.postprocess.postprocess`` (docs/DESIGN.md "Post-processing"): keep
 queries with score > threshold sorted by descending score, drop duplicates by greedy box NMS
 (``instancevg.nms``), no-target when none is kept; boxes
 cxcywh normalised -> xyxy frame pixels clipped to the frame; mask logits bilinearly upsampled
@@ -20,6 +20,8 @@ from instancevg.consistency import apply_consistency_rule  # numpy only: no torc
 from instancevg.nms import suppress_duplicates  # numpy only: no torch import
 from instancevg.result import GroundingResult  # numpy-only dataclass: no torch import
 from instancevg.thresholds import NMS_IOU  # constants only
+
+from .boxes import box_cxcywh_to_xyxy
 
 
 def postprocess_one(scores: np.ndarray, boxes: np.ndarray, instance_logits: np.ndarray, global_logits: np.ndarray,
@@ -48,8 +50,7 @@ def postprocess_one(scores: np.ndarray, boxes: np.ndarray, instance_logits: np.n
         raise ValueError(f"mask_threshold must be in (0, 1), got {mask_threshold}")
     h, w = int(frame_hw[0]), int(frame_hw[1])
     scores = np.asarray(scores, dtype=np.float32)
-    cx, cy, bw, bh = np.asarray(boxes, dtype=np.float32).T
-    xyxy = np.stack([cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2], 1) * np.float32([w, h, w, h])
+    xyxy = box_cxcywh_to_xyxy(boxes) * np.float32([w, h, w, h])
     xyxy[:, 0::2] = xyxy[:, 0::2].clip(0, w)
     xyxy[:, 1::2] = xyxy[:, 1::2].clip(0, h)
     order = np.argsort(-scores, kind="stable")

@@ -49,7 +49,7 @@ def test_get_preset_overrides_do_not_mutate_preset():
 
 
 def test_mask_size_is_quarter_of_image_size():
-    assert get_preset("edge").mask_size == 80  # 320 / 4, DESIGN.md
+    assert get_preset("edge").mask_size == 80  # 320 / 4, docs/DESIGN.md
     assert get_preset("edge-tiny", image_size=96).mask_size == 24
 
 
@@ -326,7 +326,7 @@ def test_select_too_many_points_raises():
         select_reference_points(heat, 7, 0.003)
 
 
-# ---- edge-budget rewrites (README "Where the edge preset departs from DESIGN.md") ------------
+# ---- edge-budget rewrites (README "Where the edge preset departs from DESIGN.md", the original specification) ------------
 
 
 @pytest.mark.parametrize("override", [{"decoder_levels": 0}, {"decoder_levels": 5}, {"mask_dim": 30}])

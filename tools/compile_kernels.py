@@ -8,7 +8,7 @@ without a GPU (``triton.compile`` with an explicit ``GPUTarget``; ``ptxas`` ship
 Triton wheel). This tool does it for every kernel in ``instancevg.kernels``:
 
 * ``_msda_fwd_kernel`` and ``_msda_bwd_kernel`` (MSDeformAttn), in fp32, fp16 and bf16, with
-  L = 4 levels (DESIGN.md) and 3 (the shipped decoder), P = 4, Dh = 32, and every
+  L = 4 levels (the original specification) and 3 (the shipped decoder), P = 4, Dh = 32, and every
   (BLOCK_Q, num_warps) of the autotuner's ``AUTOTUNE_SPACE`` (``--all-configs``; otherwise
   BLOCK_Q 32 with 4 warps);
 * ``_fused_mask_head_kernel`` with the tile plan of an 80x80 -> 320x320 mask.

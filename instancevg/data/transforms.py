@@ -1,25 +1,14 @@
 """Image and target preparation for the model: letterbox-free resize to the square model
-input (as the InstanceVG reference), normalisation, cxcywh boxes and stride-4 mask targets."""
+input (as the InstanceVG reference) and normalisation (:func:`preprocess_image`, defined in
+``instancevg.preprocess`` and re-exported here), cxcywh boxes and stride-4 mask targets."""
 from __future__ import annotations
 
 import cv2
 import numpy as np
 import torch
 
-
-def preprocess_image(image: np.ndarray, size: int, mean, std) -> torch.Tensor:
-    """(H, W, 3) uint8 RGB -> (3, size, size) float32, resized without letterbox, normalised as
-    (x / 255 - mean) / std.
-
-    Raises:
-        ValueError: if the image is not (H, W, 3) uint8 with H, W > 0.
-    """
-    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8 or 0 in image.shape:
-        raise ValueError(f"expected an (H, W, 3) uint8 RGB image, got shape {image.shape} dtype {image.dtype}")
-    resized = cv2.resize(image, (size, size), interpolation=cv2.INTER_LINEAR)
-    x = resized.astype(np.float32) / 255.0
-    x = (x - np.asarray(mean, dtype=np.float32)) / np.asarray(std, dtype=np.float32)
-    return torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)))
+# Re-exported: the image transform is shared with inference and lives in instancevg.preprocess.
+from ..preprocess import preprocess_image  # noqa: F401
 
 
 def prepare_targets(boxes_xyxy: np.ndarray, masks: np.ndarray, image_hw: tuple[int, int], mask_size: int) -> dict:

@@ -52,6 +52,11 @@ import math
 
 import numpy as np
 
+# The box operations live in the torch-free runtime (one implementation for the metrics, the
+# duplicate suppression and the runtime's post-processing); re-exported here.
+from ..runtime.boxes import as_boxes_xyxy as _as_boxes
+from ..runtime.boxes import box_iou_xyxy, generalized_box_iou_xyxy
+
 __all__ = [
     "box_iou_xyxy",
     "generalized_box_iou_xyxy",
@@ -59,29 +64,6 @@ __all__ = [
     "greedy_giou_match",
     "GRECEvaluator",
 ]
-
-
-def _as_boxes(boxes, name: str, check_order: bool = True) -> np.ndarray:
-    """Validate and convert boxes to a float64 ``(N, 4)`` array.
-
-    Accepts anything ``np.asarray`` accepts.  A size-0 array of shape ``(0,)`` or
-    ``(0, 4)`` is an empty set of boxes.  Raises ``ValueError`` for a shape other than
-    ``(N, 4)``, non-numeric data, NaN/inf coordinates, or (``check_order``) boxes with
-    ``x2 < x1`` or ``y2 < y1``.
-    """
-    try:
-        arr = np.asarray(boxes, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{name} must be numeric boxes of shape (N, 4); got {boxes!r}") from exc
-    if arr.size == 0 and arr.ndim == 1:
-        arr = arr.reshape(0, 4)
-    if arr.ndim != 2 or arr.shape[1] != 4:
-        raise ValueError(f"{name} must have shape (N, 4) (x1, y1, x2, y2 in pixels); got shape {arr.shape}")
-    if not np.isfinite(arr).all():
-        raise ValueError(f"{name} contains NaN or infinite coordinates")
-    if check_order and ((arr[:, 2] < arr[:, 0]).any() or (arr[:, 3] < arr[:, 1]).any()):
-        raise ValueError(f"{name} contains a box with x2 < x1 or y2 < y1 (boxes must be xyxy)")
-    return arr
 
 
 def _as_scores(scores, name: str, n: int) -> np.ndarray:
@@ -95,81 +77,6 @@ def _as_scores(scores, name: str, n: int) -> np.ndarray:
     if not np.isfinite(arr).all():
         raise ValueError(f"{name} contains NaN or infinite scores")
     return arr
-
-
-def _pairwise_inter_union(b1: np.ndarray, b2: np.ndarray):
-    """Pairwise intersection and union areas, both ``(N, M)`` float64 (pixels^2)."""
-    area1 = (b1[:, 2] - b1[:, 0]) * (b1[:, 3] - b1[:, 1])
-    area2 = (b2[:, 2] - b2[:, 0]) * (b2[:, 3] - b2[:, 1])
-    lt = np.maximum(b1[:, None, :2], b2[None, :, :2])
-    rb = np.minimum(b1[:, None, 2:], b2[None, :, 2:])
-    wh = np.clip(rb - lt, 0.0, None)
-    inter = wh[..., 0] * wh[..., 1]
-    union = area1[:, None] + area2[None, :] - inter
-    return inter, union
-
-
-def _safe_div(num: np.ndarray, den: np.ndarray) -> np.ndarray:
-    """Elementwise ``num / den`` with 0 wherever ``den <= 0``."""
-    out = np.zeros(np.broadcast(num, den).shape, dtype=np.float64)
-    np.divide(num, den, out=out, where=den > 0)
-    return out
-
-
-def box_iou_xyxy(boxes1, boxes2) -> np.ndarray:
-    """Pairwise plain IoU of two sets of axis-aligned boxes.
-
-    Args:
-        boxes1: ``(N, 4)`` array-like, ``(x1, y1, x2, y2)`` in pixels (float or int).
-        boxes2: ``(M, 4)`` array-like, same format.
-
-    Returns:
-        ``(N, M)`` float64 array, ``inter / union`` with areas ``(x2-x1)*(y2-y1)`` (no
-        ``+1``).  A pair whose union is 0 (two zero-area boxes) gets IoU 0.
-
-    Raises:
-        ValueError: a shape other than ``(N, 4)``, NaN/inf coordinates, or ``x2 < x1`` /
-            ``y2 < y1``.
-
-    Source: ``box_iou`` in Dmmm1997/InstanceVG ``instancevg/evaluations/grefcoco.py``
-    (the DETR formulation), in numpy.
-    """
-    b1 = _as_boxes(boxes1, "boxes1")
-    b2 = _as_boxes(boxes2, "boxes2")
-    inter, union = _pairwise_inter_union(b1, b2)
-    return _safe_div(inter, union)
-
-
-def generalized_box_iou_xyxy(boxes1, boxes2) -> np.ndarray:
-    """Pairwise generalized IoU (GIoU, Rezatofighi et al. 2019) of two sets of boxes.
-
-    ``GIoU = IoU - (C - U) / C`` with ``U`` the union and ``C`` the area of the smallest
-    box enclosing both.  Range ``(-1, 1]``; always ``GIoU <= IoU``.
-
-    Args:
-        boxes1: ``(N, 4)`` array-like, ``(x1, y1, x2, y2)`` in pixels.
-        boxes2: ``(M, 4)`` array-like, same format.
-
-    Returns:
-        ``(N, M)`` float64 array.  Where ``C`` is 0 (degenerate zero-area pair) the
-        penalty term is taken as 0, so GIoU equals the IoU (itself 0 there).
-
-    Raises:
-        ValueError: a shape other than ``(N, 4)``, NaN/inf coordinates, or ``x2 < x1`` /
-            ``y2 < y1`` (the official code asserts the latter).
-
-    Source: ``generalized_box_iou`` in Dmmm1997/InstanceVG
-    ``instancevg/evaluations/grefcoco.py``, in numpy.
-    """
-    b1 = _as_boxes(boxes1, "boxes1")
-    b2 = _as_boxes(boxes2, "boxes2")
-    inter, union = _pairwise_inter_union(b1, b2)
-    iou = _safe_div(inter, union)
-    lt = np.minimum(b1[:, None, :2], b2[None, :, :2])
-    rb = np.maximum(b1[:, None, 2:], b2[None, :, 2:])
-    wh = np.clip(rb - lt, 0.0, None)
-    enclosing = wh[..., 0] * wh[..., 1]
-    return iou - _safe_div(enclosing - union, enclosing)
 
 
 def sort_predictions_by_score(pred_boxes, pred_scores):
