@@ -3,7 +3,7 @@
     python export/quantize.py --bundle BUNDLE --calib procedural --out BUNDLE_INT8 [--n-calib 200]
         [--quantize-attention] [--op-types Conv,MatMul,Gemm] [--nodes-to-exclude A,B]
         [--method minmax|entropy|percentile] [--per-tensor] [--activation-type int8|uint8]
-        [--quantize-outputs | --no-quantize-outputs]
+        [--quantize-outputs | --no-quantize-outputs] [--quantize-stem]
 
 ``onnxruntime.quantization.quantize_static`` in ``QuantFormat.QDQ`` (QuantizeLinear /
 DequantizeLinear pairs: the explicit form TensorRT 10 builds strongly typed INT8 engines from;
@@ -19,7 +19,10 @@ which left about 9 levels there and cost 8 gIoU points. The ``uint8`` form for O
 x86-64 kernels quantizes outputs as well (``--quantize-outputs``), since QLinearConv chains need
 them.
 
-Kept in float by default: attention MatMuls (MatMuls whose two inputs are both activations:
+Kept in float by default: the first backbone convolutions (:data:`SENSITIVE_CONV_WEIGHTS`: the
+stem, block 0 and block 1's expansion, at stride 2 on 160x160 maps in the ``edge`` preset), whose
+int8 rounding costs most of the accuracy INT8 loses on the real-photo models
+(``benchmarks/RESULTS.md`` "INT8 accuracy"; ``--quantize-stem`` quantizes them too), attention MatMuls (MatMuls whose two inputs are both activations:
 Q·Kᵀ, attention·V and the query·pixel products), LayerNorm, Softmax, every op not in
 ``--op-types`` (GridSample, normalisations, activations) and, when outputs are quantized, the
 nodes producing the float ops' inputs (so they read un-rounded float tensors). The text encoder
@@ -49,6 +52,13 @@ DEFAULT_OP_TYPES = ("Conv", "MatMul", "Gemm")
 ORT_CPU_OP_TYPES = ("Conv", "MatMul", "Gemm", "Clip", "Relu", "Concat", "Resize", "MaxPool", "AveragePool",
                     "GlobalAveragePool")
 MIN_CALIB = 200
+# Weight initializers (as the exporter names them from the PyTorch parameters) of the backbone
+# convolutions kept in float by default: EfficientNet-Lite0's stem and first MBConv blocks. Block
+# 0's linear bottleneck output spans about +-90 and feeds everything after it, so symmetric int8
+# steps there are coarse. These four convolutions are 11 % of the backbone's multiply-adds at 320x320
+# (82 of 743 M).
+SENSITIVE_CONV_WEIGHTS = ("model.backbone.stem.0.weight", "model.backbone.blocks.0._depthwise_conv.weight",
+                          "model.backbone.blocks.0._project_conv.weight", "model.backbone.blocks.1._expand_conv.weight")
 
 
 def attention_matmuls(model: onnx.ModelProto) -> list[str]:
@@ -61,6 +71,21 @@ def attention_matmuls(model: onnx.ModelProto) -> list[str]:
 
 
 FLOAT_OPS = ("LayerNormalization", "Softmax")
+
+
+def sensitive_convs(model: onnx.ModelProto) -> list[str]:
+    """Names of the Conv nodes whose weight is one of :data:`SENSITIVE_CONV_WEIGHTS`, in graph order.
+
+    Raises:
+        ValueError: if the graph has none of them (a grounder exported from another backbone or
+            with renamed weights: pass ``quantize_stem=True`` to quantize every convolution).
+    """
+    names = [n.name for n in model.graph.node if n.op_type == "Conv" and len(n.input) > 1
+             and n.input[1] in SENSITIVE_CONV_WEIGHTS]
+    if not names:
+        raise ValueError("the grounder has none of the backbone convolutions kept in float "
+                         f"({SENSITIVE_CONV_WEIGHTS[0]}, ...); pass --quantize-stem to quantize all of them")
+    return names
 
 
 def float_input_producers(model: onnx.ModelProto, float_nodes: set[str]) -> list[str]:
@@ -77,7 +102,7 @@ def quantize_bundle(bundle: str | Path, out: str | Path, calib: str = "procedura
                     op_types: tuple[str, ...] | None = None, quantize_attention: bool = False,
                     nodes_to_exclude: tuple[str, ...] = (), method: str = "minmax", per_channel: bool = True,
                     calib_split: str = "train", allow_few: bool = False, activation_type: str = "int8",
-                    quantize_outputs: bool | None = None) -> Path:
+                    quantize_outputs: bool | None = None, quantize_stem: bool = False) -> Path:
     """Write an INT8 Q/DQ copy of ``bundle`` to ``out`` (atomically).
 
     Args:
@@ -99,12 +124,15 @@ def quantize_bundle(bundle: str | Path, out: str | Path, calib: str = "procedura
             onnx-tensorrt docs/operators.md); ``uint8`` stores them as INT32 as QLinearConv does.
         quantize_outputs: also put Q/DQ on the outputs of quantized ops. Default: False for
             ``int8`` (TensorRT placement: inputs only), True for ``uint8`` (ONNX Runtime fusion).
+        quantize_stem: also quantize the backbone convolutions of :data:`SENSITIVE_CONV_WEIGHTS`
+            (kept in float by default, for both activation types).
 
     Returns:
         ``out``.
 
     Raises:
-        ValueError: too few samples or an unknown method. BundleError: bad input bundle.
+        ValueError: too few samples, an unknown method, or (unless ``quantize_stem``) a grounder
+            without the backbone convolutions kept in float. BundleError: bad input bundle.
     """
     from instancevg.export.calibration import (
         GrounderCalibrationReader,
@@ -145,6 +173,8 @@ def quantize_bundle(bundle: str | Path, out: str | Path, calib: str = "procedura
         quant_pre_process(str(grounder_path), str(pre), skip_symbolic_shape=True)
         model = onnx.load(str(pre))
         exclude = list(nodes_to_exclude)
+        float_convs = [] if quantize_stem else sensitive_convs(model)
+        exclude += float_convs
         if not quantize_attention:
             exclude += attention_matmuls(model)
         if quantize_outputs:
@@ -171,6 +201,7 @@ def quantize_bundle(bundle: str | Path, out: str | Path, calib: str = "procedura
             "weights": "int8 symmetric " + ("per-channel" if per_channel else "per-tensor"),
             "biases": "int32" if activation_type == "uint8" else "float",
             "op_types": list(op_types), "quantize_attention": quantize_attention,
+            "float_conv_weights": [] if quantize_stem else list(SENSITIVE_CONV_WEIGHTS),
             "qdq_placement": "inputs and outputs" if quantize_outputs else "inputs only",
             "excluded_nodes": len(exclude), "calibration": {"data": calib, "split": calib_split,
                                                             "samples": reader.count, "method": method},
@@ -203,6 +234,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="int8: symmetric, for TensorRT / ARM64 (default); uint8: for ONNX Runtime on x86-64 CPUs")
     p.add_argument("--quantize-outputs", action=argparse.BooleanOptionalAction, default=None,
                    help="Q/DQ on the outputs of quantized ops too (default: only with --activation-type uint8)")
+    p.add_argument("--quantize-stem", action="store_true",
+                   help="also quantize the backbone's stem and first-block convolutions (kept in float by default)")
     args = p.parse_args(argv)
     try:
         out = quantize_bundle(args.bundle, args.out, args.calib, args.n_calib,
@@ -210,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
                               args.quantize_attention,
                               tuple(n for n in args.nodes_to_exclude.split(",") if n), args.method,
                               not args.per_tensor, args.calib_split, activation_type=args.activation_type,
-                              quantize_outputs=args.quantize_outputs)
+                              quantize_outputs=args.quantize_outputs, quantize_stem=args.quantize_stem)
     except CLI_ERRORS as exc:  # BundleError, ValueError, OSError, ...
         return report_error(exc)
     print(f"wrote {out}")
