@@ -2,14 +2,11 @@
 (docs/DESIGN.md "Post-processing")."""
 from __future__ import annotations
 
-import numpy as np
 import torch
 
-from .box_ops import box_cxcywh_to_xyxy
-from .consistency import apply_consistency_rule
 from .kernels import mask_head
-from .nms import suppress_duplicates
 from .result import GroundingResult
+from .runtime.postprocess import check_mask_threshold, grounding_result, select_instances
 from .thresholds import MASK_THRESHOLD, NMS_IOU, SCORE_THRESHOLD
 
 
@@ -19,6 +16,9 @@ def postprocess(outputs: dict, index: int, text: str, image_size: tuple[int, int
                 kernels: str = "auto", nms_iou: float = NMS_IOU, consistency: str = "off") -> GroundingResult:
     """Post-process sample ``index`` of a batch of model outputs.
 
+    Query selection and the result are the runtime's one implementation
+    (:func:`instancevg.runtime.postprocess.select_instances` and
+    :func:`~instancevg.runtime.postprocess.grounding_result`); only the masks are computed here.
     Keeps queries with score > ``score_threshold`` (sorted by score), then drops duplicates:
     a kept query whose box has IoU > ``nms_iou`` with a higher-scoring kept box
     (:func:`instancevg.nms.suppress_duplicates`); no-target when none is kept. Boxes: cxcywh
@@ -48,36 +48,17 @@ def postprocess(outputs: dict, index: int, text: str, image_size: tuple[int, int
         suppression (REC's top-1; GREC is scored on ``boxes``/``scores``);
         ``extra["kept_queries"]`` (K,) the query index of each kept instance.
     """
-    if not 0.0 < mask_threshold < 1.0:
-        raise ValueError(f"mask_threshold must be in (0, 1), got {mask_threshold}")
+    check_mask_threshold(mask_threshold)
     h, w = int(image_size[0]), int(image_size[1])
-    scores = outputs["scores"][index].float()
-    boxes = box_cxcywh_to_xyxy(outputs["pred_boxes"][index].float())
-    boxes = boxes * torch.tensor([w, h, w, h], dtype=torch.float32, device=boxes.device)
-    boxes[:, 0::2] = boxes[:, 0::2].clamp(0, w)
-    boxes[:, 1::2] = boxes[:, 1::2].clamp(0, h)
-    order = torch.argsort(scores, descending=True, stable=True)  # ties as the NumPy runtime's stable sort
-    boxes_np, scores_np = boxes.cpu().numpy(), scores.cpu().numpy()  # (Nq, 4), (Nq,): one copy each
-    keep_np = suppress_duplicates(boxes_np, order[scores[order] > score_threshold].cpu().numpy(), nms_iou)
-    keep = torch.as_tensor(keep_np, dtype=torch.long, device=scores.device)
-    keep_mask = torch.zeros_like(scores, dtype=torch.bool)
-    keep_mask[keep] = True
+    scores_np, boxes_np, keep_np = select_instances(outputs["scores"][index].float().cpu().numpy(),
+                                                    outputs["pred_boxes"][index].float().cpu().numpy(),
+                                                    (h, w), score_threshold, nms_iou)
+    device = outputs["scores"].device
+    keep_mask = torch.zeros(scores_np.shape, dtype=torch.bool, device=device)
+    keep_mask[torch.as_tensor(keep_np, dtype=torch.long, device=device)] = True
     inst, union = mask_head(outputs["mask_embed"][index:index + 1], outputs["pixel_embed"][index:index + 1],
                             outputs["global_mask"][index:index + 1], keep_mask[None], (h, w), mask_threshold,
                             backend=kernels)
-    masks = inst[0, keep].bool().cpu().numpy()
-    union = union[0].bool().cpu().numpy()
-    kept_boxes, masks, agree = apply_consistency_rule(boxes_np[keep_np], masks, consistency)
-    keep_np = keep_np[agree]
-    if keep_np.size == 0:
-        union = np.zeros_like(union)  # "no target": no mask either, as the runtime answers
-    return GroundingResult(
-        text=text,
-        boxes=kept_boxes,
-        scores=scores_np[keep_np].astype(np.float32),
-        masks=masks,
-        union_mask=union,
-        no_target=keep_np.size == 0,
-        image_size=(h, w),
-        extra={"all_scores": scores_np, "all_boxes": boxes_np, "kept_queries": keep_np},
-    )
+    masks = inst[0, torch.as_tensor(keep_np, dtype=torch.long, device=inst.device)].bool().cpu().numpy()
+    return grounding_result(text, scores_np, boxes_np, keep_np, masks, union[0].bool().cpu().numpy(), (h, w),
+                            consistency)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import warnings
 from pathlib import Path
 
 import torch
@@ -11,6 +10,7 @@ from torch import nn
 
 from .runtime.errors import InstanceVGError
 from .runtime.expressions import expression_list
+from .runtime.tokenizer import ExpressionTokenizer
 
 TEXT_DIM = 384
 
@@ -46,17 +46,14 @@ class TextTokenizer:
     """
 
     def __init__(self, max_len: int = 40, tokenizer_file: str | Path | None = None):
-        from tokenizers import Tokenizer
-
         path = Path(tokenizer_file) if tokenizer_file else minilm_dir() / "tokenizer.json"
         self.tokenizer_file = path
-        self.tokenizer = Tokenizer.from_file(str(path))
-        self.tokenizer.no_padding()
-        self.tokenizer.no_truncation()
+        self._expressions = ExpressionTokenizer(path, max_len)
+        self.tokenizer = self._expressions.tokenizer
         self.max_len = max_len
 
     def __call__(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
-        """Tokenize a batch.
+        """Tokenize a batch with the runtime's rules (:class:`instancevg.runtime.tokenizer.ExpressionTokenizer`).
 
         Args:
             texts: non-empty list of expressions (checked by
@@ -69,25 +66,8 @@ class TextTokenizer:
             ValueError: an empty list or an expression with no visible character. TypeError: not
                 a list of ``str``.
         """
-        texts = expression_list(texts)
-        encs = self.tokenizer.encode_batch([t.strip() for t in texts])
-        ids = []
-        for text, enc in zip(texts, encs):
-            seq = enc.ids
-            if len(seq) > self.max_len:
-                warnings.warn(
-                    f"expression truncated from {len(seq)} to {self.max_len} tokens: {text[:60]!r}",
-                    stacklevel=2,
-                )
-                seq = seq[: self.max_len - 1] + [seq[-1]]  # keep [SEP]
-            ids.append(seq)
-        length = max(len(s) for s in ids)
-        input_ids = torch.zeros(len(ids), length, dtype=torch.long)
-        mask = torch.zeros(len(ids), length, dtype=torch.long)
-        for i, seq in enumerate(ids):
-            input_ids[i, : len(seq)] = torch.tensor(seq)
-            mask[i, : len(seq)] = 1
-        return input_ids, mask
+        ids, mask = ExpressionTokenizer.pad([self._expressions.ids(t) for t in expression_list(texts)])
+        return torch.from_numpy(ids), torch.from_numpy(mask)
 
 
 class MiniLMTextEncoder(nn.Module):

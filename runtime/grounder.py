@@ -24,7 +24,7 @@ from .bundle import Bundle, BundleError
 from .expressions import expression_list
 from .frames import check_frame, preprocess_frame
 from .postprocess import postprocess_one
-from .tokenize import ExpressionTokenizer
+from .tokenizer import ExpressionTokenizer
 
 BACKENDS = ("auto", "tensorrt", "onnxruntime")
 

@@ -2,7 +2,9 @@
 (``extra["all_scores"]`` (Nq,) and ``extra["all_boxes"]`` (Nq, 4) xyxy pixels hold every query
 before duplicate suppression, for REC's top-1).
 
-Same semantics as ``instancevg.postprocess.postprocess`` (docs/DESIGN.md "Post-processing"): keep
+Query selection (:func:`select_instances`) and the final result (:func:`grounding_result`) are
+the one implementation the PyTorch ``instancevg.postprocess.postprocess`` also calls; only the
+mask upsampling differs (OpenCV here; Triton or torch there). docs/DESIGN.md "Post-processing": keep
 queries with score > threshold sorted by descending score, drop duplicates by greedy box NMS
 (``instancevg.nms``), no-target when none is kept; boxes
 cxcywh normalised -> xyxy frame pixels clipped to the frame; mask logits bilinearly upsampled
@@ -24,10 +26,81 @@ from instancevg.thresholds import NMS_IOU  # constants only
 from .boxes import box_cxcywh_to_xyxy
 
 
+def select_instances(scores: np.ndarray, boxes: np.ndarray, frame_hw: tuple[int, int], score_threshold: float,
+                     nms_iou: float = NMS_IOU) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Which queries become instances: score threshold, then greedy box NMS.
+
+    The one implementation of query selection, used by this runtime and by the PyTorch
+    post-processing (``instancevg.postprocess``).
+
+    Args:
+        scores: (Nq,) float scores in [0, 1].
+        boxes: (Nq, 4) float cxcywh, normalised to [0, 1].
+        frame_hw: (H, W) of the frame in pixels.
+        score_threshold: keep a query when its score is above this.
+        nms_iou: duplicate-suppression IoU in (0, 1]; 1.0 keeps every query above the threshold.
+
+    Returns:
+        ``(scores, xyxy, keep)``: scores as (Nq,) float32; every query's box as (Nq, 4) float32
+        xyxy frame pixels clipped to the frame; the kept query indices (K,) int64 by descending
+        score (ties in query order), K = 0 for no-target.
+
+    Raises:
+        ValueError: if ``nms_iou`` is not in (0, 1] or a box is NaN/inf.
+    """
+    h, w = int(frame_hw[0]), int(frame_hw[1])
+    scores = np.asarray(scores, dtype=np.float32)
+    xyxy = box_cxcywh_to_xyxy(boxes) * np.float32([w, h, w, h])
+    xyxy[:, 0::2] = xyxy[:, 0::2].clip(0, w)
+    xyxy[:, 1::2] = xyxy[:, 1::2].clip(0, h)
+    order = np.argsort(-scores, kind="stable")
+    keep = suppress_duplicates(xyxy, order[scores[order] > score_threshold], nms_iou)
+    return scores, xyxy, keep
+
+
+def check_mask_threshold(mask_threshold: float) -> float:
+    """Return ``mask_threshold`` if it is in (0, 1); ``ValueError`` otherwise."""
+    if not 0.0 < mask_threshold < 1.0:
+        raise ValueError(f"mask_threshold must be in (0, 1), got {mask_threshold}")
+    return mask_threshold
+
+
+def grounding_result(text: str, scores: np.ndarray, xyxy: np.ndarray, keep: np.ndarray, masks: np.ndarray,
+                     union: np.ndarray, frame_hw: tuple[int, int], consistency: str = "off") -> GroundingResult:
+    """Apply the box/mask consistency rule to the selected instances and build the result.
+
+    The one implementation shared by this runtime and ``instancevg.postprocess``.
+
+    Args:
+        text: the expression (copied into the result).
+        scores, xyxy, keep: from :func:`select_instances`.
+        masks: (K, H, W) bool instance masks of the kept queries, in ``keep`` order.
+        union: (H, W) bool, the global mask OR the kept instance masks.
+        frame_hw: (H, W) in pixels.
+        consistency: box/mask rule (``instancevg.consistency``).
+
+    Returns:
+        a GroundingResult; ``no_target`` (and an all-False union) when no instance is left.
+        ``extra``: ``all_scores`` (Nq,), ``all_boxes`` (Nq, 4) xyxy pixels before duplicate
+        suppression (REC's top-1), ``kept_queries`` (K,) query index of each kept instance.
+
+    Raises:
+        ValueError: unknown ``consistency``.
+    """
+    kept_boxes, masks, agree = apply_consistency_rule(xyxy[keep], masks, consistency)
+    keep = keep[agree]
+    if keep.size == 0:
+        union = np.zeros_like(union)  # no instance left (none kept, or all dropped by the rule): no mask
+    return GroundingResult(text=text, boxes=kept_boxes, scores=scores[keep], masks=masks, union_mask=union,
+                           no_target=keep.size == 0, image_size=(int(frame_hw[0]), int(frame_hw[1])),
+                           extra={"all_scores": scores, "all_boxes": xyxy, "kept_queries": keep})
+
+
 def postprocess_one(scores: np.ndarray, boxes: np.ndarray, instance_logits: np.ndarray, global_logits: np.ndarray,
                     text: str, frame_hw: tuple[int, int], score_threshold: float,
                     mask_threshold: float, nms_iou: float = NMS_IOU, consistency: str = "off") -> GroundingResult:
-    """Post-process one expression's grounder outputs.
+    """Post-process one expression's grounder outputs (:func:`select_instances`, the masks
+    upsampled with OpenCV, then :func:`grounding_result`).
 
     Args:
         scores: (Nq,) float32 in [0, 1].
@@ -39,22 +112,15 @@ def postprocess_one(scores: np.ndarray, boxes: np.ndarray, instance_logits: np.n
         score_threshold: keep a query when its score is above this.
         mask_threshold: sigmoid threshold of the masks, in (0, 1).
         nms_iou: duplicate-suppression IoU in (0, 1]; 1.0 keeps every query above the threshold.
-        consistency: box/mask rule applied to the kept instances (``instancevg.consistency``,
-            the same function as the PyTorch post-processing).
+        consistency: box/mask rule applied to the kept instances (``instancevg.consistency``).
 
     Raises:
         ValueError: if ``mask_threshold`` is not in (0, 1), ``nms_iou`` not in (0, 1] or
             ``consistency`` unknown.
     """
-    if not 0.0 < mask_threshold < 1.0:
-        raise ValueError(f"mask_threshold must be in (0, 1), got {mask_threshold}")
+    check_mask_threshold(mask_threshold)
     h, w = int(frame_hw[0]), int(frame_hw[1])
-    scores = np.asarray(scores, dtype=np.float32)
-    xyxy = box_cxcywh_to_xyxy(boxes) * np.float32([w, h, w, h])
-    xyxy[:, 0::2] = xyxy[:, 0::2].clip(0, w)
-    xyxy[:, 1::2] = xyxy[:, 1::2].clip(0, h)
-    order = np.argsort(-scores, kind="stable")
-    keep = suppress_duplicates(xyxy, order[scores[order] > score_threshold], nms_iou)
+    scores, xyxy, keep = select_instances(scores, boxes, (h, w), score_threshold, nms_iou)
     logit_thr = math.log(mask_threshold / (1 - mask_threshold))
     k = keep.size
     if k:
@@ -67,11 +133,4 @@ def postprocess_one(scores: np.ndarray, boxes: np.ndarray, instance_logits: np.n
     else:
         masks = np.zeros((0, h, w), dtype=bool)
         union = np.zeros((h, w), dtype=bool)
-    kept_boxes, masks, agree = apply_consistency_rule(xyxy[keep], masks, consistency)
-    keep = keep[agree]
-    if keep.size == 0:
-        union = np.zeros_like(union)  # every instance dropped by the consistency rule: no target
-    return GroundingResult(text=text, boxes=kept_boxes,
-                           scores=scores[keep], masks=masks, union_mask=union, no_target=keep.size == 0,
-                           image_size=(h, w),
-                           extra={"all_scores": scores, "all_boxes": xyxy, "kept_queries": keep})
+    return grounding_result(text, scores, xyxy, keep, masks, union, (h, w), consistency)
