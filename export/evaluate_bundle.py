@@ -2,10 +2,10 @@
 
     python export/evaluate_bundle.py --bundle BUNDLE [--data procedural|DIR] [--split test] [--limit N]
 
-Same protocol as ``instancevg/evaluate.py`` (``instancevg eval``): GREC Precision@(F1=1,
-IoU>=0.5) and N-acc from the final prediction (kept boxes and scores, after duplicate
-suppression), GRES cIoU / gIoU / N-acc / T-acc from the post-processed union mask and no-target
-decision; images are fed as BGR frames as a camera would.
+Scored by the same :class:`instancevg.metrics.scorer.GroundingScorer` as ``instancevg eval``
+(GREC, GRES, REC, RES, no-target false positives, instance consistency; the same metric keys and
+headline); images are fed as BGR frames as a camera would. The runtime reports no reference
+points, so the consistency figures have no "point in mask".
 """
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ def _samples(data: str, split: str, limit: int | None):
 
 def evaluate_bundle(bundle: str | Path, data: str | Path = PROCEDURAL, split: str = "test", limit: int | None = None,
                     backend: str = "onnxruntime", threads: int | None = None) -> dict:
-    """Evaluate a bundle; returns ``{"GREC": {...}, "GRES": {...}, "n_samples": N}``.
+    """Evaluate a bundle; returns :meth:`instancevg.metrics.scorer.GroundingScorer.compute`'s dict.
 
     Args:
         data: ``"procedural"`` (the procedural benchmark rendered in memory from seed 0, the
@@ -58,28 +58,17 @@ def evaluate_bundle(bundle: str | Path, data: str | Path = PROCEDURAL, split: st
     """
     from instancevg.runtime import Grounder
 
-    from instancevg.metrics.grec import GRECEvaluator
-    from instancevg.metrics.gres import GRESEvaluator
+    from instancevg.metrics.scorer import GroundingScorer
 
     samples = _samples(str(data), split, limit)
     first = next(samples, None)  # a missing data directory fails before the bundle loads
     g = Grounder.from_bundle(bundle, backend=backend, threads=threads)
-    grec, gres = GRECEvaluator(), GRESEvaluator()
-    n = 0
+    scorer = GroundingScorer()
     for rgb, text, boxes, masks in itertools.chain([first] if first is not None else [], samples):
         r = g.ground(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), text)[0]
-        gt_boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
         gt_union = masks.any(0) if len(masks) else np.zeros(rgb.shape[:2], dtype=bool)
-        grec.update(r.boxes, r.scores, gt_boxes)  # the final prediction, after duplicate suppression
-        gres.update(r.union_mask, r.no_target, gt_union, gt_boxes.shape[0] == 0)
-        n += 1
-    return {"GREC": grec.compute(), "GRES": gres.compute(), "n_samples": n}
-
-
-def headline(m: dict) -> dict[str, float]:
-    """GREC Pr, GREC N-acc, GRES cIoU, gIoU, N-acc (fractions)."""
-    return {"GREC Pr@(F1=1,IoU>=0.5)": m["GREC"]["precision"], "GREC N-acc": m["GREC"]["n_acc"],
-            "GRES cIoU": m["GRES"]["cIoU"], "GRES gIoU": m["GRES"]["gIoU"], "GRES N-acc": m["GRES"]["N-acc"]}
+        scorer.update(r, boxes, gt_union)
+    return scorer.compute()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -93,6 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", default=None, help="also write all metrics to this JSON file")
     args = p.parse_args(argv)
     results = {}
+    from instancevg.metrics.scorer import headline
     from instancevg.runtime.errors import CLI_ERRORS, report_error
 
     for b in args.bundle:

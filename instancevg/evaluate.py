@@ -6,17 +6,18 @@ from torch.utils.data import DataLoader, Dataset, Subset
 from tqdm import tqdm
 
 from .data.dataset import GroundingCollate
-from .metrics.consistency import ConsistencyEvaluator
-from .metrics.grec import GRECEvaluator
-from .metrics.gres import GRESEvaluator
-from .metrics.rec_res import RECEvaluator, RESEvaluator
+from .metrics.scorer import GroundingScorer, headline
 from .postprocess import postprocess
+
+__all__ = ["evaluate", "format_table", "headline"]  # headline: instancevg.metrics.scorer
 
 
 @torch.no_grad()
 def evaluate(model, dataset: Dataset, batch_size: int = 8, device: str | torch.device = "cpu",
              num_workers: int = 0, progress: bool = True, rank: int = 0, world: int = 1) -> dict:
-    """Run the model over ``dataset`` (items built with ``full_masks=True``) and compute metrics.
+    """Run the model over ``dataset`` (items built with ``full_masks=True``) and compute metrics
+    with :class:`~instancevg.metrics.scorer.GroundingScorer` (the scoring shared with
+    ``export/evaluate_bundle.py``).
 
     GREC scores the final prediction (queries above the threshold after duplicate suppression,
     as the reference's ``filtered_boxes``; the evaluator applies its own >= 0.7); GRES uses the
@@ -39,13 +40,9 @@ def evaluate(model, dataset: Dataset, batch_size: int = 8, device: str | torch.d
         dataset = Subset(dataset, range(rank, len(dataset), world))
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers,
                         collate_fn=GroundingCollate(config))
-    grec, gres, rec, res = GRECEvaluator(), GRESEvaluator(), RECEvaluator(), RESEvaluator()
-    consistency = ConsistencyEvaluator()
-    per_category: dict[str, list[int]] = {}  # category -> [single-target samples, top-1 IoU >= 0.5]
-    confident_fp = 0  # no-target samples with a kept box
+    scorer = GroundingScorer()
     was_training = model.training
     model.eval()
-    n = 0
     for batch in tqdm(loader, desc="eval", disable=not progress, leave=False):
         out = model(batch["images"].to(device), batch["input_ids"].to(device), batch["attention_mask"].to(device))
         for i, target in enumerate(batch["targets"]):
@@ -53,53 +50,17 @@ def evaluate(model, dataset: Dataset, batch_size: int = 8, device: str | torch.d
                             config.mask_threshold, config.kernels, config.nms_iou, config.consistency)
             h, w = target["orig_size"]
             points = out["reference_points"][i, r.extra["kept_queries"]].float().cpu().numpy() * (w, h)
-            consistency.update(r.boxes, r.masks, points)
-            gt_boxes = target["boxes_xyxy"].numpy()
-            grec.update(r.boxes, r.scores, gt_boxes)  # the final prediction, after duplicate suppression
-            gt_union = target["union_full"]
-            gres.update(r.union_mask, r.no_target, gt_union, gt_boxes.shape[0] == 0)
-            confident_fp += gt_boxes.shape[0] == 0 and len(r.boxes) > 0
-            if gt_boxes.shape[0] == 1:
-                iou = rec.update(r.extra["all_boxes"], r.extra["all_scores"], gt_boxes[0])
-                res.update(r.union_mask, gt_union)
-                if target.get("categories"):
-                    counts = per_category.setdefault(target["categories"][0], [0, 0])
-                    counts[0] += 1
-                    counts[1] += iou >= 0.5
-            n += 1
+            categories = target.get("categories")
+            scorer.update(r, target["boxes_xyxy"].numpy(), target["union_full"],
+                          categories[0] if categories else None, points)
     model.train(was_training)
     if world > 1:  # every rank ends with the counters of all shards, merged in rank order
         shards = [None] * world
-        torch.distributed.all_gather_object(shards, (grec, gres, rec, res, n, per_category, confident_fp,
-                                                     consistency))
-        grec, gres, rec, res, consistency = (type(e)() for e in (grec, gres, rec, res, consistency))
-        per_category, n, confident_fp = {}, 0, 0
+        torch.distributed.all_gather_object(shards, scorer)
+        scorer = GroundingScorer()
         for shard in shards:
-            for mine, theirs in zip((grec, gres, rec, res), shard[:4]):
-                mine.merge(theirs)
-            n, confident_fp = n + shard[4], confident_fp + shard[6]
-            consistency.merge(shard[7])
-            for cat, (k, hits) in shard[5].items():
-                counts = per_category.setdefault(cat, [0, 0])
-                counts[0], counts[1] = counts[0] + k, counts[1] + hits
-    return {"GREC": grec.compute(), "GRES": gres.compute(), "REC": rec.compute(), "RES": res.compute(), "n_samples": n,
-            "no-target FP": int(confident_fp), "consistency": consistency.compute(),
-            "REC per category": {c: {"n": k, "Acc@0.5": hits / k} for c, (k, hits) in sorted(per_category.items())}}
-
-
-def headline(metrics: dict) -> dict[str, float]:
-    """The numbers the model card reports, flattened."""
-    return {
-        "GREC Pr@(F1=1,IoU>=0.5)": metrics["GREC"]["precision"],
-        "GREC N-acc": metrics["GREC"]["n_acc"],
-        "GRES cIoU": metrics["GRES"]["cIoU"],
-        "GRES gIoU": metrics["GRES"]["gIoU"],
-        "GRES N-acc": metrics["GRES"]["N-acc"],
-        "GRES T-acc": metrics["GRES"]["T-acc"],
-        "REC Acc@0.5": metrics["REC"]["Acc@0.5"],
-        "RES mIoU": metrics["RES"]["mIoU"],
-        "RES oIoU": metrics["RES"]["oIoU"],
-    }
+            scorer.merge(shard)
+    return scorer.compute()
 
 
 def format_table(metrics: dict) -> str:

@@ -171,8 +171,17 @@ def test_procedural_default_is_the_make_data_test_split(tiny_export_model, tmp_p
         assert (a["target"]["union_full"] == b["target"]["union_full"]).all()
 
 
-def test_evaluate_bundle_on_rendered_procedural_samples(tiny_bundle):
+def test_evaluate_bundle_scores_as_instancevg_eval(tiny_bundle, tiny_export_model):
+    # One scorer serves both: the bundle under the runtime and the PyTorch model on the same
+    # samples report the same metrics under the same keys (the tiny model keeps about half its
+    # queries, so the scores are not all zero).
+    from instancevg.evaluate import evaluate, headline
     from instancevg.export.evaluate_bundle import evaluate_bundle
+    from instancevg.export.parity import load_test_dataset
 
-    m = evaluate_bundle(tiny_bundle, limit=2)
-    assert m["n_samples"] == 2 and 0.0 <= m["GRES"]["gIoU"] <= 1.0
+    m = evaluate_bundle(tiny_bundle, limit=4)
+    t = evaluate(tiny_export_model, load_test_dataset(tiny_export_model.config, "procedural", 4), progress=False)
+    assert m["n_samples"] == t["n_samples"] == 4
+    assert set(m) == set(t) and set(m["REC"]) == set(t["REC"]) and m["consistency"]["point in mask"] is None
+    for key, value in headline(t).items():
+        assert headline(m)[key] == pytest.approx(value, abs=1e-6, nan_ok=True), key
