@@ -18,35 +18,24 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from instancevg.overlay import draw_overlay
 from instancevg.runtime import Grounder
 from instancevg.runtime.errors import CLI_ERRORS, report_error
 
 HEADLESS_OUT = "outputs/robot_loop.mp4"
-COLORS = [(0, 200, 255), (255, 120, 0), (80, 220, 80), (220, 80, 220), (60, 60, 255)]
 
 
 def draw(frame: np.ndarray, results, fps: float) -> np.ndarray:
-    """Overlay union masks (tinted), boxes with scores and the expression on a BGR frame.
+    """Overlay every expression's masks, boxes and scores (``instancevg.overlay.draw_overlay``,
+    the drawing ``instancevg ground --overlay`` uses) and the loop rate on a BGR frame.
 
     Args:
         frame: (H, W, 3) uint8 BGR. results: ``Grounder.ground`` output for this frame.
-        fps: loop rate shown in the corner.
+        fps: loop rate shown in the bottom-left corner.
     Returns:
         a new (H, W, 3) uint8 BGR image.
     """
-    out = frame.copy()
-    for k, r in enumerate(results):
-        color = COLORS[k % len(COLORS)]
-        if r.union_mask.any():
-            tint = np.zeros_like(out)
-            tint[r.union_mask] = color
-            out = cv2.addWeighted(out, 1.0, tint, 0.45, 0.0)
-        for box, score in zip(r.boxes, r.scores):
-            x0, y0, x1, y1 = np.rint(box).astype(int).tolist()
-            cv2.rectangle(out, (x0, y0), (x1, y1), color, 2)
-            cv2.putText(out, f"{score:.2f}", (x0, max(12, y0 - 4)), cv2.FONT_HERSHEY_SIMPLEX, 0.45, color, 1)
-        label = f"{r.text}: " + ("no target" if r.no_target else f"{len(r)} found")
-        cv2.putText(out, label, (8, 20 + 18 * k), cv2.FONT_HERSHEY_SIMPLEX, 0.5, color, 1, cv2.LINE_AA)
+    out = cv2.cvtColor(draw_overlay(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB), results), cv2.COLOR_RGB2BGR)
     cv2.putText(out, f"{fps:.1f} fps", (8, out.shape[0] - 8), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1)
     return out
 

@@ -10,6 +10,9 @@
 * a dark banner across the top with the referring expression, followed by ``[no target]`` when
   ``result.no_target``.
 
+It also draws several results on one frame (one per expression, as the torch-free runtime's
+``Grounder.ground`` returns them; ``examples/robot_loop.py`` draws its camera frames with it).
+
 Line widths and font sizes scale with the image so the drawing is legible from 64 px thumbnails
 to 4000 px photographs. OpenCV's Hershey fonts only cover ASCII: accented letters lose their
 accents and other non-ASCII characters are drawn as ``?``.
@@ -22,7 +25,7 @@ import colorsys
 import os
 import unicodedata
 from pathlib import Path
-from typing import Union
+from typing import Sequence, Union
 
 import cv2
 import numpy as np
@@ -213,15 +216,18 @@ def _draw_label(canvas, text, x0, y0, y1, color, scale, thickness, top_limit):
     cv2.putText(canvas, text, (left + pad, top + pad + th), _FONT, scale, fg, thickness, cv2.LINE_AA)
 
 
-def draw_overlay(image: np.ndarray, result: GroundingResult) -> np.ndarray:
+def draw_overlay(image: np.ndarray, result: GroundingResult | Sequence[GroundingResult]) -> np.ndarray:
     """Draw masks, boxes, scores and the expression of ``result`` over ``image``.
 
     Args:
         image: (H, W, 3) uint8 RGB (anything :func:`instancevg.image_io.as_rgb_uint8` accepts is
             converted first). It is never modified.
-        result: the grounding result for this image; ``result.image_size`` must equal (H, W),
-            ``boxes`` are xyxy in pixels, ``masks`` (K, H, W) (bool, or numeric thresholded at
-            0.5; may be empty for box-only results), ``union_mask`` (H, W).
+        result: the grounding result for this image, or a sequence of them (several expressions
+            grounded in one frame, as ``Grounder.ground`` returns them): instance colours then
+            continue from one result to the next and each expression gets its own banner line(s).
+            Each ``result.image_size`` must equal (H, W), ``boxes`` are xyxy in pixels,
+            ``masks`` (K, H, W) (bool, or numeric thresholded at 0.5; may be empty for box-only
+            results), ``union_mask`` (H, W).
 
     Returns:
         A new (H, W, 3) uint8 RGB array. Pixels that no mask, box outline, score tag or the
@@ -229,35 +235,21 @@ def draw_overlay(image: np.ndarray, result: GroundingResult) -> np.ndarray:
 
     Raises:
         instancevg.image_io.ImageLoadError: ``image`` is not a valid image.
-        ValueError: ``result`` does not match the image size, or its boxes/scores/masks
-            disagree in count or shape.
+        ValueError: an empty sequence of results, or a result that does not match the image
+            size or whose boxes/scores/masks disagree in count or shape.
     """
     canvas = as_rgb_uint8(image)  # always a fresh copy
     h, w = canvas.shape[:2]
-    boxes, scores, masks, union = _check_result(result, h, w)
-    k = boxes.shape[0]
+    results = [result] if isinstance(result, GroundingResult) else list(result)
+    if not results:
+        raise ValueError("draw_overlay needs a result (got an empty sequence)")
+    checked = [_check_result(r, h, w) for r in results]
+    firsts = np.cumsum([0] + [c[0].shape[0] for c in checked])  # colour index of each result's first instance
 
     # --- masks (lowest score first so the best instance ends up on top) ---
     line_t = max(1, int(round(0.0025 * max(h, w))))
-    covered = np.zeros((h, w), dtype=bool)
-    if masks is not None:
-        bool_masks = [_as_bool_mask(masks[i]) for i in range(k)]
-        for m in bool_masks:
-            covered |= m
-        if union is not None:
-            _blend(canvas, _as_bool_mask(union) & ~covered, UNION_COLOR, UNION_ALPHA)
-        for i in reversed(range(k)):
-            _blend(canvas, bool_masks[i], instance_color(i), MASK_ALPHA)
-        contour_t = max(1, line_t // 2)
-        for i in reversed(range(k)):
-            if not bool_masks[i].any():
-                continue
-            contours, _ = cv2.findContours(
-                bool_masks[i].astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE
-            )
-            cv2.drawContours(canvas, contours, -1, instance_color(i), contour_t, cv2.LINE_AA)
-    elif union is not None:
-        _blend(canvas, _as_bool_mask(union), UNION_COLOR, UNION_ALPHA)
+    for (boxes, _, masks, union), first in zip(checked, firsts):
+        _draw_masks(canvas, boxes.shape[0], masks, union, int(first), line_t)
 
     # --- banner layout (computed first: score tags avoid it) ---
     scale = _font_scale(h, w)
@@ -266,27 +258,30 @@ def draw_overlay(image: np.ndarray, result: GroundingResult) -> np.ndarray:
     pad = max(2, int(round(th * 0.4)))
     line_h = th + base + pad
     max_lines = max(1, min(4, int((h / 3 - pad) // line_h)))
-    suffix = " [no target]" if result.no_target else ""
-    text = _ascii(result.text) or "(empty expression)"
-    lines = _wrap(text, suffix, max(1, w - 2 * pad), max_lines, scale, thick)
+    per_result = max(1, max_lines // len(results))
+    lines = []
+    for r in results:
+        suffix = " [no target]" if r.no_target else ""
+        lines += _wrap(_ascii(r.text) or "(empty expression)", suffix, max(1, w - 2 * pad), per_result, scale, thick)
     banner_h = min(h, pad + len(lines) * line_h)
 
     # --- boxes and score tags ---
     label_scale = max(0.3, scale * 0.8)
     label_thick = _text_thickness(label_scale)
-    for i in reversed(range(k)):
-        x0, y0, x1, y1 = boxes[i]
-        if not np.all(np.isfinite(boxes[i])):
-            continue
-        color = instance_color(i)
-        ix0 = int(np.clip(np.floor(x0), 0, w - 1))
-        iy0 = int(np.clip(np.floor(y0), 0, h - 1))
-        ix1 = int(np.clip(np.ceil(x1) - 1, 0, w - 1))
-        iy1 = int(np.clip(np.ceil(y1) - 1, 0, h - 1))
-        if ix1 < ix0 or iy1 < iy0:
-            continue
-        cv2.rectangle(canvas, (ix0, iy0), (ix1, iy1), color, line_t, cv2.LINE_AA)
-        _draw_label(canvas, f"{scores[i]:.2f}", ix0, iy0, iy1, color, label_scale, label_thick, banner_h)
+    for (boxes, scores, _, _), first in zip(checked, firsts):
+        for i in reversed(range(boxes.shape[0])):
+            x0, y0, x1, y1 = boxes[i]
+            if not np.all(np.isfinite(boxes[i])):
+                continue
+            color = instance_color(int(first) + i)
+            ix0 = int(np.clip(np.floor(x0), 0, w - 1))
+            iy0 = int(np.clip(np.floor(y0), 0, h - 1))
+            ix1 = int(np.clip(np.ceil(x1) - 1, 0, w - 1))
+            iy1 = int(np.clip(np.ceil(y1) - 1, 0, h - 1))
+            if ix1 < ix0 or iy1 < iy0:
+                continue
+            cv2.rectangle(canvas, (ix0, iy0), (ix1, iy1), color, line_t, cv2.LINE_AA)
+            _draw_label(canvas, f"{scores[i]:.2f}", ix0, iy0, iy1, color, label_scale, label_thick, banner_h)
 
     # --- banner ---
     band = canvas[:banner_h].astype(np.float32) * (1.0 - BANNER_ALPHA)
@@ -295,6 +290,30 @@ def draw_overlay(image: np.ndarray, result: GroundingResult) -> np.ndarray:
         baseline_y = pad + j * line_h + th
         cv2.putText(canvas, line, (pad, baseline_y), _FONT, scale, (255, 255, 255), thick, cv2.LINE_AA)
     return canvas
+
+
+def _draw_masks(canvas: np.ndarray, k: int, masks, union, first: int, line_t: int) -> None:
+    """In place: the union-only area in yellow, then instance masks (colours ``first``, ``first``
+    + 1, ...; lowest score first) with their outlines."""
+    h, w = canvas.shape[:2]
+    if masks is None:
+        if union is not None:
+            _blend(canvas, _as_bool_mask(union), UNION_COLOR, UNION_ALPHA)
+        return
+    bool_masks = [_as_bool_mask(masks[i]) for i in range(k)]
+    covered = np.zeros((h, w), dtype=bool)
+    for m in bool_masks:
+        covered |= m
+    if union is not None:
+        _blend(canvas, _as_bool_mask(union) & ~covered, UNION_COLOR, UNION_ALPHA)
+    for i in reversed(range(k)):
+        _blend(canvas, bool_masks[i], instance_color(first + i), MASK_ALPHA)
+    contour_t = max(1, line_t // 2)
+    for i in reversed(range(k)):
+        if not bool_masks[i].any():
+            continue
+        contours, _ = cv2.findContours(bool_masks[i].astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+        cv2.drawContours(canvas, contours, -1, instance_color(first + i), contour_t, cv2.LINE_AA)
 
 
 def save_overlay(path: PathLike, overlay_rgb: np.ndarray) -> Path:

@@ -79,6 +79,27 @@ def test_several_instances_get_distinct_colours():
     assert len({instance_color(i) for i in range(40)}) == 40
 
 
+def test_several_results_on_one_frame_continue_the_colours():
+    # Several expressions on one frame (the runtime's Grounder.ground output, robot_loop.py): the
+    # second result's instance takes the palette's next colour, not the first result's colour.
+    h, w = 300, 400
+    img = np.full((h, w, 3), 128, np.uint8)
+    cup = _result(h, w, [[40, 100, 140, 200]], [0.8], text="the cup")
+    mug = _result(h, w, [[240, 100, 340, 200]], [0.7], text="the mug")
+    absent = _result(h, w, [], [], text="the cat", no_target=True)
+    out = draw_overlay(img, [cup, mug, absent])
+    for (rows, cols), index in (((slice(160, 190), slice(60, 120)), 0), ((slice(160, 190), slice(260, 320)), 1)):
+        expected = 128 * (1 - MASK_ALPHA) + np.array(instance_color(index), np.float32) * MASK_ALPHA
+        np.testing.assert_allclose(out[rows, cols].reshape(-1, 3).mean(0), expected, atol=1)
+    one = draw_overlay(img, cup)
+    banner = lambda im: int((im[:60].astype(int).sum(-1) > 600).sum())  # white text pixels in the top rows
+    assert banner(out) > banner(one)  # three expressions' lines, not one
+    with pytest.raises(ValueError, match="empty sequence"):
+        draw_overlay(img, [])
+    with pytest.raises(ValueError, match="image_size"):
+        draw_overlay(img, [cup, _result(10, 10, [], [])])
+
+
 def test_no_target_draws_banner_only():
     h, w = 200, 300
     img = _image(h, w, seed=3)
