@@ -3,7 +3,7 @@
 ``InstanceVG.from_pretrained().ground(image, text)`` returns a :class:`GroundingResult` with
 every referred instance (zero, one or many) or an explicit no-target answer.
 """
-from .result import GroundingResult
+from .runtime.result import GroundingResult
 
 __version__ = "0.1.0"
 

@@ -13,7 +13,7 @@ from .device import resolve_device
 from .image_io import GROUNDING_MAX_SIDE, as_rgb_uint8, fit_within, load_image
 from .postprocess import postprocess
 from .preprocess import preprocess_image
-from .result import GroundingResult
+from .runtime.result import GroundingResult
 from .runtime.expressions import check_expression, expression_list
 from .text_encoder import TextTokenizer
 

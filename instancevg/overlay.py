@@ -1,4 +1,4 @@
-"""Visualise a :class:`~instancevg.result.GroundingResult` on its image, and save it as PNG.
+"""Visualise a :class:`~instancevg.runtime.result.GroundingResult` on its image, and save it as PNG.
 
 :func:`draw_overlay` paints, on a copy of the image:
 
@@ -32,7 +32,7 @@ import numpy as np
 
 from .atomic_io import atomic_write_bytes
 from .image_io import as_rgb_uint8
-from .result import GroundingResult
+from .runtime.result import GroundingResult
 
 __all__ = ["draw_overlay", "save_overlay", "instance_color", "MASK_ALPHA"]
 

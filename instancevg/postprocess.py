@@ -5,9 +5,9 @@ from __future__ import annotations
 import torch
 
 from .kernels import mask_head
-from .result import GroundingResult
+from .runtime.result import GroundingResult
 from .runtime.postprocess import check_mask_threshold, grounding_result, select_instances
-from .thresholds import MASK_THRESHOLD, NMS_IOU, SCORE_THRESHOLD
+from .runtime.thresholds import MASK_THRESHOLD, NMS_IOU, SCORE_THRESHOLD
 
 
 @torch.no_grad()
@@ -21,7 +21,7 @@ def postprocess(outputs: dict, index: int, text: str, image_size: tuple[int, int
     :func:`~instancevg.runtime.postprocess.grounding_result`); only the masks are computed here.
     Keeps queries with score > ``score_threshold`` (sorted by score), then drops duplicates:
     a kept query whose box has IoU > ``nms_iou`` with a higher-scoring kept box
-    (:func:`instancevg.nms.suppress_duplicates`); no-target when none is kept. Boxes: cxcywh
+    (:func:`instancevg.runtime.nms.suppress_duplicates`); no-target when none is kept. Boxes: cxcywh
     normalised -> xyxy original pixels, clipped to the image. Masks: instance and global logits
     bilinearly upsampled to (H, W), thresholded at ``mask_threshold`` after the sigmoid.
     union = global mask | kept instance masks, and all False for no-target (as ReLA's inference
@@ -36,7 +36,7 @@ def postprocess(outputs: dict, index: int, text: str, image_size: tuple[int, int
         image_size: (H, W) of the original image in pixels.
         kernels: mask-head backend, ``auto`` | ``triton`` | ``reference``.
         nms_iou: duplicate-suppression IoU in (0, 1]; 1.0 keeps every query above the threshold.
-        consistency: box/mask rule applied to the kept instances (``instancevg.consistency``).
+        consistency: box/mask rule applied to the kept instances (``instancevg.runtime.consistency``).
 
     Raises:
         ValueError: if ``mask_threshold`` is not in (0, 1), ``nms_iou`` not in (0, 1] or

@@ -6,7 +6,7 @@ ONNX Runtime or TensorRT); installs as ``instancevg.runtime``.
     for r in g.ground(frame_bgr, ["the red mug"]):
         r.boxes, r.scores, r.masks, r.union_mask, r.no_target
 """
-from instancevg.result import GroundingResult
+from .result import GroundingResult
 
 from .bundle import Bundle, BundleError
 from .errors import InstanceVGError

@@ -1,8 +1,8 @@
 """Box operations in NumPy, shared by the torch-free runtime and the PyTorch package (installs as
 ``instancevg.runtime.boxes``; imports nothing beyond NumPy).
 
-One implementation of each operation, used by the duplicate suppression (``instancevg.nms``), the
-box/mask consistency rule (``instancevg.consistency``), the GREC/REC metrics
+One implementation of each operation, used by the duplicate suppression (``instancevg.runtime.nms``), the
+box/mask consistency rule (``instancevg.runtime.consistency``), the GREC/REC metrics
 (``instancevg.metrics.grec``, which re-exports the IoU functions) and the runtime's
 post-processing (``instancevg.runtime.postprocess``). The PyTorch counterparts used in training
 live in ``instancevg.box_ops``.

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from instancevg.consistency import check_consistency_rule
-from instancevg.nms import check_nms_iou
-from instancevg.result import GroundingResult
+from .consistency import check_consistency_rule
+from .nms import check_nms_iou
+from .result import GroundingResult
 
 from .bundle import Bundle, BundleError
 from .expressions import expression_list
@@ -164,7 +164,7 @@ class Grounder:
                 runs the image backbone once.
 
         Returns:
-            one :class:`instancevg.result.GroundingResult` per expression, in order (boxes xyxy frame pixels, scores,
+            one :class:`instancevg.runtime.result.GroundingResult` per expression, in order (boxes xyxy frame pixels, scores,
             per-instance masks, union mask, no_target).
 
         Raises:

@@ -1,4 +1,4 @@
-"""Grounder outputs -> :class:`instancevg.result.GroundingResult` at the frame size, in NumPy/OpenCV
+"""Grounder outputs -> :class:`instancevg.runtime.result.GroundingResult` at the frame size, in NumPy/OpenCV
 (``extra["all_scores"]`` (Nq,) and ``extra["all_boxes"]`` (Nq, 4) xyxy pixels hold every query
 before duplicate suppression, for REC's top-1).
 
@@ -6,7 +6,7 @@ Query selection (:func:`select_instances`) and the final result (:func:`groundin
 the one implementation the PyTorch ``instancevg.postprocess.postprocess`` also calls; only the
 mask upsampling differs (OpenCV here; Triton or torch there). docs/DESIGN.md "Post-processing": keep
 queries with score > threshold sorted by descending score, drop duplicates by greedy box NMS
-(``instancevg.nms``), no-target when none is kept; boxes
+(``instancevg.runtime.nms``), no-target when none is kept; boxes
 cxcywh normalised -> xyxy frame pixels clipped to the frame; mask logits bilinearly upsampled
 (``cv2.resize`` INTER_LINEAR = half-pixel centres, as ``F.interpolate(align_corners=False)``)
 and thresholded in logit space; union = global | kept instances, all False for no-target.
@@ -18,10 +18,10 @@ import math
 import cv2
 import numpy as np
 
-from instancevg.consistency import apply_consistency_rule  # numpy only: no torch import
-from instancevg.nms import suppress_duplicates  # numpy only: no torch import
-from instancevg.result import GroundingResult  # numpy-only dataclass: no torch import
-from instancevg.thresholds import NMS_IOU  # constants only
+from .consistency import apply_consistency_rule  # numpy only: no torch import
+from .nms import suppress_duplicates  # numpy only: no torch import
+from .result import GroundingResult  # numpy-only dataclass: no torch import
+from .thresholds import NMS_IOU  # constants only
 
 from .boxes import box_cxcywh_to_xyxy
 
@@ -77,7 +77,7 @@ def grounding_result(text: str, scores: np.ndarray, xyxy: np.ndarray, keep: np.n
         masks: (K, H, W) bool instance masks of the kept queries, in ``keep`` order.
         union: (H, W) bool, the global mask OR the kept instance masks.
         frame_hw: (H, W) in pixels.
-        consistency: box/mask rule (``instancevg.consistency``).
+        consistency: box/mask rule (``instancevg.runtime.consistency``).
 
     Returns:
         a GroundingResult; ``no_target`` (and an all-False union) when no instance is left.
@@ -112,7 +112,7 @@ def postprocess_one(scores: np.ndarray, boxes: np.ndarray, instance_logits: np.n
         score_threshold: keep a query when its score is above this.
         mask_threshold: sigmoid threshold of the masks, in (0, 1).
         nms_iou: duplicate-suppression IoU in (0, 1]; 1.0 keeps every query above the threshold.
-        consistency: box/mask rule applied to the kept instances (``instancevg.consistency``).
+        consistency: box/mask rule applied to the kept instances (``instancevg.runtime.consistency``).
 
     Raises:
         ValueError: if ``mask_threshold`` is not in (0, 1), ``nms_iou`` not in (0, 1] or

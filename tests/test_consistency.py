@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from instancevg.consistency import apply_consistency_rule, box_mask_iou, check_consistency_rule, mask_boxes
+from instancevg.runtime.consistency import apply_consistency_rule, box_mask_iou, check_consistency_rule, mask_boxes
 from instancevg.metrics.consistency import ConsistencyEvaluator
 
 

@@ -47,10 +47,6 @@ TORCH_PACKAGES = {"torch", "torchvision", "triton"}
 # PyTorch package (plus the package itself, whose __init__ is lazy).
 TORCH_FREE_CORE = (
     "instancevg",
-    "instancevg.result",
-    "instancevg.thresholds",
-    "instancevg.nms",
-    "instancevg.consistency",
     "instancevg.kernel_backends",
     "instancevg.config",
 )
@@ -86,8 +82,8 @@ def test_runtime_and_numpy_core_import_no_torch():
     # Calling the shared NumPy functions runs their deferred imports too.
     calls = "\n".join([
         "import numpy as np",
-        "from instancevg.nms import suppress_duplicates",
-        "from instancevg.consistency import apply_consistency_rule",
+        "from instancevg.runtime.nms import suppress_duplicates",
+        "from instancevg.runtime.consistency import apply_consistency_rule",
         "b = np.array([[0, 0, 4, 4], [0, 0, 4, 3]], np.float32)",
         "suppress_duplicates(b, np.array([0, 1]), 0.5)",
         "apply_consistency_rule(b, np.ones((2, 4, 4), bool), 'agree')",
@@ -117,11 +113,13 @@ def test_inference_api_imports_no_training_or_evaluation_code():
 
 
 def test_one_box_iou_implementation():
-    from instancevg import consistency, nms  # noqa: F401
     from instancevg.data import transforms
     from instancevg.metrics import grec
     from instancevg.preprocess import preprocess_image
-    from instancevg.runtime import boxes
+    from instancevg.runtime import boxes, consistency, nms
+
+    # duplicate suppression and the consistency rule use the runtime's box IoU
+    assert nms.box_iou_xyxy is boxes.box_iou_xyxy and consistency.box_iou_xyxy is boxes.box_iou_xyxy
 
     # the metrics re-export the runtime's functions (same objects, no copies)
     assert grec.box_iou_xyxy is boxes.box_iou_xyxy
@@ -204,7 +202,10 @@ def test_runtime_sources_import_no_torch_or_training_code():
         for imported in _imported_names(name, _module_file(name)):
             assert imported.split(".")[0] not in TORCH_PACKAGES, f"{name} imports {imported}"
             assert not _is_within(imported, NOT_CORE), f"{name} imports {imported}"
-    # and through the package modules they import (e.g. instancevg.nms)
+            # self-contained: the runtime is the base the PyTorch package builds on, never the reverse
+            assert imported.split(".")[0] != "instancevg" or _is_within(imported, ("instancevg.runtime",)), \
+                f"{name} imports {imported}, outside instancevg.runtime"
+    # and through the package modules they import (e.g. instancevg.runtime.nms)
     closure = _static_closure(modules)
     for imported in closure:
         assert imported.split(".")[0] not in TORCH_PACKAGES, f"runtime imports torch: {_chain(closure, imported)}"
@@ -233,5 +234,5 @@ def test_core_imports_no_training_or_evaluation_code(name):
 def test_static_import_graph_sees_the_imports():
     # guards the checks above against a resolver that finds nothing
     closure = _static_closure(["instancevg.runtime.postprocess"])
-    assert {"instancevg.nms", "instancevg.consistency", "instancevg.runtime.boxes", "numpy"} <= set(closure)
+    assert {"instancevg.runtime.nms", "instancevg.runtime.consistency", "instancevg.runtime.boxes", "numpy"} <= set(closure)
     assert "instancevg.data.transforms" in _static_closure(["instancevg.trainer"])

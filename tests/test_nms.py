@@ -1,4 +1,4 @@
-"""Duplicate suppression (instancevg.nms) and its use in both post-processings (PyTorch package
+"""Duplicate suppression (instancevg.runtime.nms) and its use in both post-processings (PyTorch package
 and the torch-free runtime). Expected IoUs are worked out by hand in the comments."""
 
 import numpy as np
@@ -7,7 +7,7 @@ import torch
 
 from instancevg.config import ModelConfig
 from instancevg.metrics.grec import box_iou_xyxy
-from instancevg.nms import check_nms_iou, suppress_duplicates
+from instancevg.runtime.nms import check_nms_iou, suppress_duplicates
 from instancevg.postprocess import postprocess
 from instancevg.runtime.postprocess import postprocess_one
 

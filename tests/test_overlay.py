@@ -8,7 +8,7 @@ import pytest
 
 from instancevg.image_io import load_image
 from instancevg.overlay import MASK_ALPHA, draw_overlay, instance_color, save_overlay
-from instancevg.result import GroundingResult
+from instancevg.runtime.result import GroundingResult
 
 
 def _result(h, w, boxes, scores, text="the red cup", no_target=False):

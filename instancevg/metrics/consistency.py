@@ -1,14 +1,14 @@
 """Instance consistency of the kept instances (issue: point, box and mask of one instance agree).
 
 Per kept instance: the IoU of its box with its mask's bounding box
-(:func:`instancevg.consistency.box_mask_iou`) and whether its reference point (the query's
+(:func:`instancevg.runtime.consistency.box_mask_iou`) and whether its reference point (the query's
 anchor, ``reference_points`` of the model) lies inside its mask.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from ..consistency import MIN_BOX_MASK_IOU, box_mask_iou
+from ..runtime.consistency import MIN_BOX_MASK_IOU, box_mask_iou
 
 IOU_BINS = (0.0, 0.1, 0.3, 0.5, 0.7, 0.9, 1.0 + 1e-9)
 

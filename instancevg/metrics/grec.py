@@ -26,7 +26,7 @@ Deviations (documented, deliberate):
 * The official code crashes (``zip(*[])`` unpacking) on a sample with no prediction at
   all; here ``pred_boxes=None`` or ``N=0`` means "nothing kept".
 * Callers in this package pass the post-processed prediction (queries with score
-  ``> 0.7`` after duplicate suppression, ``instancevg.nms``), like the official code's
+  ``> 0.7`` after duplicate suppression, ``instancevg.runtime.nms``), like the official code's
   ``filtered_boxes`` path; a query scoring exactly 0.7 is therefore not kept.
 * The official code removes matched rows/columns by setting them to 0.0, which is only
   safe for ``iou_threshold > 0``; here they are set to ``-inf``.  Identical results for

@@ -1,4 +1,4 @@
-"""Every metric of one evaluation, fed one :class:`~instancevg.result.GroundingResult` at a time.
+"""Every metric of one evaluation, fed one :class:`~instancevg.runtime.result.GroundingResult` at a time.
 
 The one scoring loop body shared by ``instancevg eval`` (:func:`instancevg.evaluate.evaluate`, the
 PyTorch model) and ``export/evaluate_bundle.py`` (a bundle under the torch-free runtime), so both

@@ -5,7 +5,7 @@ torch-free ``instancevg.runtime`` (this module imports nothing).
   Precision@(F1=1, IoU>=0.5) protocol of gRefCOCO / InstanceVG thresholds scores at 0.7).
 * ``MASK_THRESHOLD`` 0.5: sigmoid threshold of instance and global masks.
 * ``NMS_IOU`` 0.7: drop a kept query whose box overlaps a higher-scoring kept box with IoU above
-  it (``instancevg.nms``); chosen on the validation split, see the model card.
+  it (``instancevg.runtime.nms``); chosen on the validation split, see the model card.
 """
 SCORE_THRESHOLD = 0.7
 MASK_THRESHOLD = 0.5

@@ -16,7 +16,7 @@ import numbers
 
 import numpy as np
 
-# Box IoU: ``instancevg.runtime.boxes.box_iou_xyxy`` (NumPy), imported in suppress_duplicates.
+from .boxes import box_iou_xyxy
 
 
 def check_nms_iou(value: float, what: str = "nms_iou") -> float:
@@ -50,10 +50,6 @@ def suppress_duplicates(boxes_xyxy: np.ndarray, keep: np.ndarray, iou_threshold:
         ValueError: if ``iou_threshold`` is not in (0, 1], or a kept box has NaN/inf coordinates
             or x2 < x1 / y2 < y1 (from :func:`instancevg.runtime.boxes.box_iou_xyxy`).
     """
-    # Imported here, not at the top: importing ``instancevg.runtime.boxes`` runs
-    # ``instancevg.runtime/__init__``, which imports the Grounder, which imports this module.
-    from .runtime.boxes import box_iou_xyxy  # NumPy only
-
     iou_threshold = check_nms_iou(iou_threshold, "iou_threshold")
     keep = np.asarray(keep, dtype=np.int64).reshape(-1)
     if keep.size < 2 or iou_threshold >= 1.0:

@@ -13,7 +13,7 @@ class GroundingResult:
     Attributes:
         text: the referring expression as given.
         boxes: (K, 4) float32, xyxy in original-image pixels, K kept instances (score above the
-            threshold, then duplicates dropped by box NMS, ``instancevg.nms``), sorted by
+            threshold, then duplicates dropped by box NMS, ``instancevg.runtime.nms``), sorted by
             descending score.
         scores: (K,) float32 in [0, 1]: softmax(class)[fg] × softmax(existence)[present].
         masks: (K, H, W) bool, per-instance masks at the original image size.

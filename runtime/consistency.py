@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
-# Box IoU: ``instancevg.runtime.boxes.box_iou_xyxy`` (NumPy), imported in box_mask_iou.
+from .boxes import box_iou_xyxy
 
 __all__ = ["CONSISTENCY_RULES", "MIN_BOX_MASK_IOU", "check_consistency_rule", "mask_boxes", "box_mask_iou",
            "apply_consistency_rule"]
@@ -68,10 +68,6 @@ def box_mask_iou(boxes: np.ndarray, masks: np.ndarray) -> np.ndarray:
     Returns:
         (K,) float64 in [0, 1]; 0 for an empty mask.
     """
-    # Imported here, not at the top: importing ``instancevg.runtime.boxes`` runs
-    # ``instancevg.runtime/__init__``, which imports the Grounder, which imports this module.
-    from .runtime.boxes import box_iou_xyxy  # NumPy only
-
     mboxes, nonempty = mask_boxes(masks)
     iou = np.zeros(len(mboxes))
     for k in np.flatnonzero(nonempty):
