@@ -4,9 +4,13 @@
 `export/build_engine.py` run from a checkout) and install as `instancevg.kernels`,
 `instancevg.export` and `instancevg.runtime` through `package_dir`.
 """
+from pathlib import Path
+
 from setuptools import setup
 
-RUNTIME_REQUIRES = ["numpy", "opencv-python-headless", "tokenizers", "onnxruntime>=1.17"]
+# One list, shared with the `instancevg-runtime` wheel (tools/build_runtime_wheel.py).
+RUNTIME_REQUIRES = [line.strip() for line in (Path(__file__).parent / "runtime" / "requirements.txt").read_text().splitlines()
+                    if line.strip() and not line.startswith("#")]
 # onnx-graphsurgeon: constant / shape folding in export/trt_compat.py (TensorRT compatibility check)
 EXPORT_REQUIRES = ["onnx>=1.16", "onnxscript", "onnxslim", "onnxruntime>=1.17", "onnx-graphsurgeon"]
 

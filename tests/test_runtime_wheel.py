@@ -1,0 +1,81 @@
+"""The torch-free runtime as its own distribution: build the ``instancevg-runtime`` wheel
+(tools/build_runtime_wheel.py), install it in a fresh virtual environment (no torch, no
+system site-packages; its requirements come from PyPI) and ground a real photo with an exported
+bundle there, getting what the runtime in this environment gets."""
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+pytest.importorskip("onnxruntime", reason="the bundle fixture needs onnxruntime (pip install -e '.[test]')")
+skimage_data = pytest.importorskip("skimage.data", reason="the real photo comes from scikit-image")
+
+ROOT = Path(__file__).resolve().parents[1]
+GROUND = """
+import json, sys
+import cv2
+from instancevg.runtime import Grounder
+g = Grounder.from_bundle(sys.argv[1])
+r = g.ground(cv2.imread(sys.argv[2]), ["the cup", "all mugs"])
+print(json.dumps({"torch": any(m.split(".")[0] == "torch" for m in sys.modules),
+                  "where": sys.modules["instancevg.runtime"].__file__,
+                  "results": [{"no_target": x.no_target, "boxes": x.boxes.tolist(), "scores": x.scores.tolist(),
+                               "union": int(x.union_mask.sum())} for x in r]}))
+"""
+
+
+def _load_tool():
+    spec = importlib.util.spec_from_file_location("build_runtime_wheel", ROOT / "tools" / "build_runtime_wheel.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    return tool
+
+
+def test_wheel_metadata_lists_the_runtime_requirements_only(tmp_path):
+    tool = _load_tool()
+    text = tool.pyproject()
+    assert 'name = "instancevg-runtime"' in text and 'packages = ["instancevg.runtime"]' in text
+    assert tool.runtime_requirements() == ["numpy", "opencv-python-headless", "tokenizers", "onnxruntime>=1.17"]
+    deps = next(line for line in text.splitlines() if line.startswith("dependencies"))
+    assert "torch" not in deps and "onnxruntime" in deps
+
+
+def test_runtime_wheel_installs_and_grounds_a_photo_without_torch(tiny_bundle, tmp_path):
+    wheel = _load_tool().build_wheel(tmp_path / "dist")
+    names = subprocess.run([sys.executable, "-m", "zipfile", "-l", str(wheel)], capture_output=True, text=True).stdout
+    assert "instancevg/runtime/grounder.py" in names and "instancevg/__init__.py" not in names
+    env_dir = tmp_path / "venv"
+    venv.EnvBuilder(with_pip=True, system_site_packages=False).create(env_dir)
+    python = env_dir / "bin" / "python"
+    clean_env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
+    pip = subprocess.run([str(python), "-m", "pip", "install", "-q", str(wheel)], capture_output=True, text=True,
+                         env=clean_env, timeout=900)
+    assert pip.returncode == 0, f"pip install of the runtime wheel failed: {pip.stderr.strip()[-500:]}"
+    listed = subprocess.run([str(python), "-m", "pip", "list", "--format=json"], capture_output=True, text=True,
+                            env=clean_env)
+    installed = {p["name"].lower() for p in json.loads(listed.stdout)}
+    assert "instancevg-runtime" in installed and "torch" not in installed, sorted(installed)
+
+    photo = os.path.join(skimage_data.data_dir, "coffee.png")
+    run = subprocess.run([str(python), "-c", GROUND, str(tiny_bundle), photo], capture_output=True, text=True,
+                         env=clean_env, cwd=tmp_path, timeout=300)
+    assert run.returncode == 0, run.stderr.strip()[-800:]
+    got = json.loads(run.stdout.strip().splitlines()[-1])
+    assert not got["torch"], "the installed runtime imported torch"
+    assert str(env_dir) in got["where"], f"imported the runtime from {got['where']}, not the wheel"
+
+    from instancevg.runtime import Grounder  # the same code, in this environment
+
+    expected = Grounder.from_bundle(tiny_bundle).ground(cv2.imread(photo), ["the cup", "all mugs"])
+    assert len(got["results"]) == len(expected) == 2
+    for a, b in zip(got["results"], expected):
+        assert a["no_target"] == b.no_target and a["union"] == int(b.union_mask.sum())
+        np.testing.assert_allclose(np.asarray(a["boxes"]).reshape(-1, 4), b.boxes, atol=1e-3)
+        np.testing.assert_allclose(a["scores"], b.scores, atol=1e-5)
