@@ -21,8 +21,10 @@ setup(
     python_requires=">=3.10",
     packages=[
         "instancevg",
+        "instancevg.modeling",
+        "instancevg.training",
+        "instancevg.evaluation",
         "instancevg.data",
-        "instancevg.metrics",
         "instancevg.kernels",
         "instancevg.export",
         "instancevg.runtime",

@@ -115,8 +115,8 @@ def test_index_grefcoco_scale(benchmark, tmp_path):
 
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
 def test_train_step_cpu(benchmark, config, procedural_dir, precision):
-    from instancevg.losses import grounding_loss
-    from instancevg.model import InstanceVGModel
+    from instancevg.training.losses import grounding_loss
+    from instancevg.modeling.model import InstanceVGModel
 
     torch.manual_seed(0)
     model = InstanceVGModel(config, load_pretrained=False).train()

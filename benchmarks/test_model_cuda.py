@@ -33,7 +33,7 @@ def _model(kernels: str):
 
 
 def _inputs(model):
-    from instancevg.text_encoder import TextTokenizer
+    from instancevg.modeling.text_encoder import TextTokenizer
 
     cfg = model.config
     ids, mask = TextTokenizer(cfg.max_text_len)(["the two red squares left of the circle"])

@@ -2,7 +2,7 @@
 
     python export/evaluate_bundle.py --bundle BUNDLE [--data procedural|DIR] [--split test] [--limit N]
 
-Scored by the same :class:`instancevg.metrics.scorer.GroundingScorer` as ``instancevg eval``
+Scored by the same :class:`instancevg.evaluation.scorer.GroundingScorer` as ``instancevg eval``
 (GREC, GRES, REC, RES, no-target false positives, instance consistency; the same metric keys and
 headline); images are fed as BGR frames as a camera would. The runtime reports no reference
 points, so the consistency figures have no "point in mask".
@@ -46,7 +46,7 @@ def _samples(data: str, split: str, limit: int | None):
 
 def evaluate_bundle(bundle: str | Path, data: str | Path = PROCEDURAL, split: str = "test", limit: int | None = None,
                     backend: str = "onnxruntime", threads: int | None = None) -> dict:
-    """Evaluate a bundle; returns :meth:`instancevg.metrics.scorer.GroundingScorer.compute`'s dict.
+    """Evaluate a bundle; returns :meth:`instancevg.evaluation.scorer.GroundingScorer.compute`'s dict.
 
     Args:
         data: ``"procedural"`` (the procedural benchmark rendered in memory from seed 0, the
@@ -58,7 +58,7 @@ def evaluate_bundle(bundle: str | Path, data: str | Path = PROCEDURAL, split: st
     """
     from instancevg.runtime import Grounder
 
-    from instancevg.metrics.scorer import GroundingScorer
+    from instancevg.evaluation.scorer import GroundingScorer
 
     samples = _samples(str(data), split, limit)
     first = next(samples, None)  # a missing data directory fails before the bundle loads
@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", default=None, help="also write all metrics to this JSON file")
     args = p.parse_args(argv)
     results = {}
-    from instancevg.metrics.scorer import headline
+    from instancevg.evaluation.scorer import headline
     from instancevg.runtime.errors import CLI_ERRORS, report_error
 
     for b in args.bundle:

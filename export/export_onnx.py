@@ -112,7 +112,7 @@ def export_bundle(model, out: str | Path, opset: int = DEFAULT_OPSET, slim: bool
     """Export ``model`` to a bundle directory at ``out`` (atomic: a failure leaves ``out`` as it was).
 
     Args:
-        model: an :class:`instancevg.model.InstanceVGModel` (float32; put in eval mode here).
+        model: an :class:`instancevg.modeling.model.InstanceVGModel` (float32; put in eval mode here).
         out: bundle directory to create or replace.
         opset: ONNX opset (>= 17; default 18, the dynamo exporter's native opset).
         slim: simplify both graphs with onnxslim.
@@ -125,7 +125,7 @@ def export_bundle(model, out: str | Path, opset: int = DEFAULT_OPSET, slim: bool
         ValueError: opset < 17. ExportError: export or onnx.checker failure.
         NotADirectoryError: ``out`` or a folder above it is a file (missing folders are created).
     """
-    from instancevg.text_encoder import TextTokenizer
+    from instancevg.modeling.text_encoder import TextTokenizer
 
     if opset < 17:
         raise ValueError(f"opset must be >= 17 (LayerNormalization, grid_sample), got {opset}")

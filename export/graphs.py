@@ -1,5 +1,5 @@
 """The two ONNX graphs of a bundle, as thin ``nn.Module`` wrappers around an
-:class:`instancevg.model.InstanceVGModel` with flat tensor inputs and outputs.
+:class:`instancevg.modeling.model.InstanceVGModel` with flat tensor inputs and outputs.
 
 The split follows docs/DESIGN.md "Edge path": text features are computed once per expression and
 cached by the runtime; the grounder runs once per frame, with all of that frame's expressions in
@@ -56,7 +56,7 @@ class GrounderGraph(nn.Module):
     (or specialise Bi to 1), a gather keeps both symbolic. The index is integer Range / Div /
     Mul only, with no int64 Clip, which older TensorRT ONNX parsers reject (no engine was built
     from this graph yet). The backbone is the only text-independent part of the network
-    (:meth:`instancevg.model.InstanceVGModel.encode_image`), so this is all that can be shared.
+    (:meth:`instancevg.modeling.model.InstanceVGModel.encode_image`), so this is all that can be shared.
     """
 
     def __init__(self, model: nn.Module):

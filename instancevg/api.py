@@ -15,7 +15,7 @@ from .postprocess import postprocess
 from .preprocess import preprocess_image
 from .runtime.result import GroundingResult
 from .runtime.expressions import check_expression, expression_list
-from .text_encoder import TextTokenizer
+from .modeling.text_encoder import TextTokenizer
 
 DEFAULT_WEIGHTS = Path(__file__).parent / "weights" / "instancevg_edge.safetensors"
 

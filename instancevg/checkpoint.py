@@ -113,7 +113,7 @@ def build_model(config: ModelConfig, state: dict[str, torch.Tensor], source: str
     Raises:
         CheckpointError: if the weights do not fit the config (``source`` names them).
     """
-    from .model import InstanceVGModel
+    from .modeling.model import InstanceVGModel
 
     model = InstanceVGModel(config, load_pretrained=False)
     load_weights(model, state, source=source)
@@ -211,7 +211,7 @@ def save_training_checkpoint(run_dir: str | Path, step: int, model, optimizer, s
     """Write ``RUN/checkpoints/step-NNNNNNN/`` (model.safetensors, optimizer.safetensors,
     state.json) atomically, point ``RUN/latest.json`` at it, and prune all but the last ``keep``
     and, when ``keep_every`` > 0, those whose step is a multiple of ``keep_every`` (for checkpoint
-    averaging, :mod:`instancevg.weight_averaging`; ~120 MB each for the ``edge`` preset). Pruning
+    averaging, :mod:`instancevg.training.weight_averaging`; ~120 MB each for the ``edge`` preset). Pruning
     also removes the temporary directories of killed writes (:func:`remove_stale_temps`).
 
     Raises:

@@ -37,8 +37,8 @@ _TRAIN_FLAGS = ("preset", "precision", "steps", "epochs", "schedule", "batch_siz
 
 def _cmd_train(args) -> int:
     from .device import resolve_device
-    from .train_config import TrainConfig, apply_overrides, parse_set, read_config_file, recipe_settings
-    from .trainer import train
+    from .training.train_config import TrainConfig, apply_overrides, parse_set, read_config_file, recipe_settings
+    from .training.trainer import train
 
     given = {k: getattr(args, k) for k in _TRAIN_FLAGS if getattr(args, k) is not None}
     if args.resume:
@@ -80,7 +80,7 @@ def _cmd_eval(args) -> int:
     from .checkpoint import load_model
     from .data.sources import DataSpec, eval_dataset
     from .device import resolve_device
-    from .evaluate import evaluate, format_table
+    from .evaluation.evaluate import evaluate, format_table
 
     device = resolve_device(args.device)
     spec = DataSpec.parse(args.data)
@@ -162,7 +162,7 @@ def _cmd_pack(args) -> int:
     if len(paths) == 1:
         model, source, what = load_model(paths[0]), paths[0], ""
     else:
-        from .weight_averaging import average_checkpoints
+        from .training.weight_averaging import average_checkpoints
 
         what = f", average of {len(paths)} checkpoints"
         config, state = average_checkpoints(paths)
@@ -180,7 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The argparse parser of the `instancevg` command."""
     from .config import PRESETS
     from .runtime.consistency import CONSISTENCY_RULES
-    from .train_config import RECIPES
+    from .training.train_config import RECIPES
 
     from . import __version__
 
@@ -291,7 +291,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "or from the weight average of several checkpoints of one run.")
     k.add_argument("--checkpoint", required=True, action="append",
                    help="training checkpoint dir or model .safetensors; repeat to average the weights of several "
-                        "checkpoints of one run (instancevg.weight_averaging)")
+                        "checkpoints of one run (instancevg.training.weight_averaging)")
     k.add_argument("--out", required=True, help="output .safetensors")
     k.add_argument("--fp16", action="store_true", help="store floating weights as fp16")
     k.add_argument("--consistency", choices=list(CONSISTENCY_RULES),

@@ -15,7 +15,7 @@ from .runtime.thresholds import MASK_THRESHOLD, NMS_IOU, SCORE_THRESHOLD
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """Hyper-parameters of :class:`instancevg.model.InstanceVGModel`.
+    """Hyper-parameters of :class:`instancevg.modeling.model.InstanceVGModel`.
 
     Attributes:
         name: preset name.

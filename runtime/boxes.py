@@ -3,9 +3,9 @@
 
 One implementation of each operation, used by the duplicate suppression (``instancevg.runtime.nms``), the
 box/mask consistency rule (``instancevg.runtime.consistency``), the GREC/REC metrics
-(``instancevg.metrics.grec``, which re-exports the IoU functions) and the runtime's
+(``instancevg.evaluation.grec``, which re-exports the IoU functions) and the runtime's
 post-processing (``instancevg.runtime.postprocess``). The PyTorch counterparts used in training
-live in ``instancevg.box_ops``.
+live in ``instancevg.training.box_ops``.
 
 Conventions: a box is ``(x1, y1, x2, y2)`` ("xyxy"), or ``(cx, cy, w, h)`` ("cxcywh") where
 stated; IoU and GIoU take xyxy boxes in pixels (any one unit works, as long as both sets share
@@ -129,7 +129,7 @@ def box_cxcywh_to_xyxy(boxes) -> np.ndarray:
     """``(cx, cy, w, h)`` -> ``(x1, y1, x2, y2)``, same units (the model's boxes are cxcywh
     normalised to [0, 1]; scale the result by ``(W, H, W, H)`` for pixels).
 
-    The NumPy counterpart of ``instancevg.box_ops.box_cxcywh_to_xyxy``; computed in float32
+    The NumPy counterpart of ``instancevg.training.box_ops.box_cxcywh_to_xyxy``; computed in float32
     as ``cx - w / 2`` etc.
 
     Args:

@@ -1,7 +1,7 @@
 """Referring expressions as the API takes them: one ``str``, or a list of them.
 
 One implementation for both sides: the PyTorch API (``instancevg.api``), its tokenizer
-(``instancevg.text_encoder.TextTokenizer``), the ``instancevg ground`` command and the torch-free
+(``instancevg.modeling.text_encoder.TextTokenizer``), the ``instancevg ground`` command and the torch-free
 runtime (``Grounder``, ``ExpressionTokenizer``) all check expressions here, so a bad one gets the
 same one-line error everywhere.
 

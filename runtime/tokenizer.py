@@ -1,6 +1,6 @@
 """WordPiece tokenization of referring expressions with MiniLM's ``tokenizer.json`` (``tokenizers``
 library, no torch): the one implementation of the truncation and padding rules, used by the
-runtime and wrapped as torch tensors by ``instancevg.text_encoder.TextTokenizer``."""
+runtime and wrapped as torch tensors by ``instancevg.modeling.text_encoder.TextTokenizer``."""
 from __future__ import annotations
 
 import warnings

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from instancevg.config import get_preset
-from instancevg.model import InstanceVGModel
-from instancevg.text_encoder import TextTokenizer
+from instancevg.modeling.model import InstanceVGModel
+from instancevg.modeling.text_encoder import TextTokenizer
 
 # One intra-op thread: the tiny model's ops are far too small to gain from parallelism, and on a
 # loaded 2-core machine OpenMP threads contending with other processes make a forward pass about

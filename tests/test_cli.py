@@ -19,7 +19,7 @@ from instancevg.cli import build_parser, main
 from instancevg.config import get_preset
 from instancevg.data.make_data import make_data
 from instancevg.image_io import load_image
-from instancevg.model import InstanceVGModel
+from instancevg.modeling.model import InstanceVGModel
 
 COFFEE = os.path.join(skimage.data.data_dir, "coffee.png")
 

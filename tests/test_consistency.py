@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from instancevg.runtime.consistency import apply_consistency_rule, box_mask_iou, check_consistency_rule, mask_boxes
-from instancevg.metrics.consistency import ConsistencyEvaluator
+from instancevg.evaluation.consistency import ConsistencyEvaluator
 
 
 def _masks():
@@ -132,7 +132,7 @@ def test_torch_and_runtime_postprocessing_apply_the_same_rule(tiny_model, rule):
 
 def test_evaluate_reports_consistency(tiny_model):
     from instancevg.data.dataset import ProceduralGroundingDataset
-    from instancevg.evaluate import evaluate, format_table
+    from instancevg.evaluation.evaluate import evaluate, format_table
 
     data = ProceduralGroundingDataset(tiny_model.config, 0, "val", 3, full_masks=True)
     metrics = evaluate(tiny_model, data, batch_size=3, progress=False)

@@ -143,7 +143,7 @@ def test_make_data_from_coco_writes_grefcoco_that_matches_coco_eval(coco_dir, tm
 
 
 def test_evaluate_reports_per_category_rec_and_confident_false_positives(coco_dir, tiny_model):
-    from instancevg.evaluate import evaluate, format_table
+    from instancevg.evaluation.evaluate import evaluate, format_table
 
     data = eval_dataset(DataSpec("coco", str(coco_dir)), tiny_model.config, "val")
     m = evaluate(tiny_model, data, batch_size=4, progress=False)

@@ -81,7 +81,7 @@ def test_cli_reports_a_missing_backbone_in_one_line(monkeypatch, capsys):
     import skimage
 
     from instancevg.api import InstanceVG
-    from instancevg.backbone import BackboneUnavailableError
+    from instancevg.modeling.backbone import BackboneUnavailableError
     from instancevg.cli import main
 
     monkeypatch.setattr(InstanceVG, "from_pretrained",
@@ -97,7 +97,7 @@ def test_cli_reports_a_missing_backbone_in_one_line(monkeypatch, capsys):
 def test_cli_reports_a_missing_text_encoder_in_one_line(command, monkeypatch, capsys, tmp_path):
     import instancevg.checkpoint
     from instancevg.cli import main
-    from instancevg.text_encoder import TextEncoderUnavailableError
+    from instancevg.modeling.text_encoder import TextEncoderUnavailableError
 
     monkeypatch.setattr(instancevg.checkpoint, "load_model",
                         _raise(TextEncoderUnavailableError("the MiniLM text encoder is missing:\n  pip install x")))

@@ -175,7 +175,7 @@ def test_evaluate_bundle_scores_as_instancevg_eval(tiny_bundle, tiny_export_mode
     # One scorer serves both: the bundle under the runtime and the PyTorch model on the same
     # samples report the same metrics under the same keys (the tiny model keeps about half its
     # queries, so the scores are not all zero).
-    from instancevg.evaluate import evaluate, headline
+    from instancevg.evaluation.evaluate import evaluate, headline
     from instancevg.export.evaluate_bundle import evaluate_bundle
     from instancevg.export.parity import load_test_dataset
 

@@ -10,8 +10,8 @@ import math
 import pytest
 import torch
 
-from instancevg.losses import LossWeights, dice_loss, grounding_loss
-from instancevg.matcher import hungarian_match
+from instancevg.training.losses import LossWeights, dice_loss, grounding_loss
+from instancevg.training.matcher import hungarian_match
 
 LN2 = math.log(2.0)
 

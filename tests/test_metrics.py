@@ -1,4 +1,4 @@
-"""Hand-worked tests for instancevg.metrics (GREC, GRES, REC, RES).
+"""Hand-worked tests for instancevg.evaluation (GREC, GRES, REC, RES).
 
 Every expected number below is worked out by hand in the comments, not taken from the
 code's output.
@@ -9,15 +9,15 @@ import math
 import numpy as np
 import pytest
 
-from instancevg.metrics.grec import (
+from instancevg.evaluation.grec import (
     GRECEvaluator,
     box_iou_xyxy,
     generalized_box_iou_xyxy,
     greedy_giou_match,
     sort_predictions_by_score,
 )
-from instancevg.metrics.gres import GRESEvaluator, gres_pred_no_target, mask_intersection_union
-from instancevg.metrics.rec_res import RECEvaluator, RESEvaluator
+from instancevg.evaluation.gres import GRESEvaluator, gres_pred_no_target, mask_intersection_union
+from instancevg.evaluation.rec_res import RECEvaluator, RESEvaluator
 
 B = np.array  # shorthand
 

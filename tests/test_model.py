@@ -14,8 +14,8 @@ import pytest
 import torch
 
 from instancevg.config import PRESETS, ModelConfig, get_preset
-from instancevg.losses import grounding_loss
-from instancevg.query_selection import select_reference_points
+from instancevg.training.losses import grounding_loss
+from instancevg.modeling.query_selection import select_reference_points
 
 TEXTS = ["the red cup on the left", "dog"]
 
@@ -340,7 +340,7 @@ def test_upfuse_equals_conv_over_concatenation():
     GN -> GELU of one 1x1 convolution over [upsample(x) ; skip]."""
     from torch.nn import functional as F
 
-    from instancevg.pixel_decoder import _UpFuse
+    from instancevg.modeling.pixel_decoder import _UpFuse
 
     torch.manual_seed(0)
     step = _UpFuse(16, 8, 8).eval()
@@ -354,7 +354,7 @@ def test_upfuse_equals_conv_over_concatenation():
 def test_modulation_gate_equals_key_convolution():
     """The folded gate <x, W s + b> equals the text-pixel similarity <W^T x, s> of a 1x1 key
     convolution over the pixels, plus <x, b>."""
-    from instancevg.fusion import LanguageGuidedModulation
+    from instancevg.modeling.fusion import LanguageGuidedModulation
 
     torch.manual_seed(0)
     mod = LanguageGuidedModulation(8, 12).eval()

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from instancevg.config import ModelConfig
-from instancevg.metrics.grec import box_iou_xyxy
+from instancevg.evaluation.grec import box_iou_xyxy
 from instancevg.runtime.nms import check_nms_iou, suppress_duplicates
 from instancevg.postprocess import postprocess
 from instancevg.runtime.postprocess import postprocess_one
@@ -130,12 +130,12 @@ def test_suppression_never_turns_a_target_into_no_target():
 def test_api_and_evaluate_pass_the_configured_nms_iou(tmp_path, monkeypatch):
     """``InstanceVG.ground`` and ``evaluate`` must post-process with the model's own ``nms_iou``."""
     import instancevg.api as api_module
-    import instancevg.evaluate as evaluate_module
+    import instancevg.evaluation.evaluate as evaluate_module
     from instancevg.checkpoint import save_model
     from instancevg.config import get_preset
     from instancevg.data.dataset import JsonGroundingDataset
     from instancevg.data.make_data import make_data
-    from instancevg.model import InstanceVGModel
+    from instancevg.modeling.model import InstanceVGModel
 
     torch.manual_seed(0)
     ckpt = tmp_path / "tiny.safetensors"

@@ -20,7 +20,7 @@ from instancevg.runtime.postprocess import postprocess_one
 from instancevg.data.procedural import render_sample
 from instancevg.data.transforms import preprocess_image
 from instancevg.postprocess import postprocess
-from instancevg.text_encoder import TextTokenizer
+from instancevg.modeling.text_encoder import TextTokenizer
 
 TEXTS = ["the red circle", "all squares to the left of the big green star", "the third triangle from the right"]
 

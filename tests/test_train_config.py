@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from instancevg.config import get_preset
-from instancevg.losses import LOSS_WEIGHTINGS, grounding_loss
-from instancevg.train_config import (RECIPES, TrainConfig, apply_overrides, lr_lambda, parse_set, read_config_file,
+from instancevg.training.losses import LOSS_WEIGHTINGS, grounding_loss
+from instancevg.training.train_config import (RECIPES, TrainConfig, apply_overrides, lr_lambda, parse_set, read_config_file,
                                      recipe_settings, resolve_epochs)
 
 
@@ -96,8 +96,8 @@ def test_num_gt_override_normalises_box_losses():
 
 
 def test_optimizer_groups_frozen_bn_and_text_layers(tiny_model):
-    from instancevg.model import InstanceVGModel
-    from instancevg.trainer import build_optimizer, set_train_mode
+    from instancevg.modeling.model import InstanceVGModel
+    from instancevg.training.trainer import build_optimizer, set_train_mode
 
     cfg = apply_overrides(_cfg(preset="edge-tiny"), {"backbone_bn": "frozen", "optimizer": "adam", "amsgrad": True,
                                                      "train_text_layers": 1})

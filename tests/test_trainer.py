@@ -14,9 +14,9 @@ import torch
 from safetensors.torch import load_file
 from torch.utils.data import Dataset
 
-import instancevg.trainer as trainer
+import instancevg.training.trainer as trainer
 from instancevg.data.make_data import make_data
-from instancevg.trainer import TrainConfig, train
+from instancevg.training.trainer import TrainConfig, train
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""Checkpoint averaging (instancevg.weight_averaging) and `instancevg pack` with several checkpoints."""
+"""Checkpoint averaging (instancevg.training.weight_averaging) and `instancevg pack` with several checkpoints."""
 
 import copy
 import dataclasses
@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 
-import instancevg.weight_averaging as wa
+import instancevg.training.weight_averaging as wa
 from instancevg.checkpoint import (
     CheckpointError,
     load_model,
@@ -16,7 +16,7 @@ from instancevg.checkpoint import (
     save_model,
 )
 from instancevg.cli import main
-from instancevg.weight_averaging import average_checkpoints, average_states
+from instancevg.training.weight_averaging import average_checkpoints, average_states
 
 
 def _perturbed(model, seed):

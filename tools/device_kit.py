@@ -34,7 +34,7 @@ WORD_EMB = "embeddings.word_embeddings.weight"
 def grammar_token_ids(n_samples: int, first_index: int) -> set[int]:
     """Token ids of the expressions of ``n_samples`` procedural samples per split."""
     from instancevg.data.procedural import render_sample
-    from instancevg.text_encoder import TextTokenizer
+    from instancevg.modeling.text_encoder import TextTokenizer
 
     import inspect
     import re
@@ -61,7 +61,7 @@ def pack(out: Path, n_samples: int = 3000, n_check: int = 1000) -> Path:
     Raises:
         RuntimeError: if expressions outside the sampled ones use an id not in the kept set.
     """
-    from instancevg.text_encoder import minilm_dir
+    from instancevg.modeling.text_encoder import minilm_dir
 
     src = minilm_dir()
     kept = sorted(grammar_token_ids(n_samples, 0))

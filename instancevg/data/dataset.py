@@ -11,7 +11,7 @@ from torch.utils.data import Dataset
 
 from ..config import ModelConfig
 from ..image_io import load_image
-from ..text_encoder import TextTokenizer
+from ..modeling.text_encoder import TextTokenizer
 from .coco import CocoImage
 from .coco_expressions import candidate_expressions, draw_expression, scene_objects
 from .copy_paste import CopyPasteComposer

@@ -5,7 +5,7 @@ Follows ``accuracy`` / ``mask_overlaps_withIU`` in Dmmm1997/InstanceVG
 confirmed there and reproduced here:
 
 * REC Acc@t: the top-1 prediction is the highest-score box (ties: the order of
-  :func:`~instancevg.metrics.grec.sort_predictions_by_score`); its *plain* IoU with the
+  :func:`~instancevg.evaluation.grec.sort_predictions_by_score`); its *plain* IoU with the
   single GT box (mmdet ``bbox_overlaps``, no ``+1`` pixel offset) must be ``>= t``.
   Acc@0.5 is the headline number; Acc@{0.6, 0.7, 0.8, 0.9} are the official
   ``DetACC@0.5-0.9`` extras.

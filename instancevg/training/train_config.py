@@ -8,8 +8,8 @@ from pathlib import Path
 
 import torch
 
-from .config import ModelConfig, get_preset
-from .data.sources import DataSpec
+from ..config import ModelConfig, get_preset
+from ..data.sources import DataSpec
 from .losses import LOSS_WEIGHTINGS
 
 __all__ = ["TrainConfig", "RECIPES", "PRECISIONS", "apply_overrides", "parse_set", "read_config_file",
@@ -36,7 +36,7 @@ class TrainConfig:
     ``steps``). With ``epochs`` set, ``steps``, ``warmup_steps`` and ``decay_steps`` are derived
     from the training set's size (``warmup_epochs``, ``decay_epochs``; finite sources only).
     ``model`` overrides fields of the preset's ModelConfig (``--set mask_dim=256``);
-    ``loss_weighting`` names a :data:`instancevg.losses.LOSS_WEIGHTINGS` entry; ``backbone_bn``
+    ``loss_weighting`` names a :data:`instancevg.training.losses.LOSS_WEIGHTINGS` entry; ``backbone_bn``
     ``frozen`` keeps the backbone's BatchNorm statistics fixed (eval mode; affine still trained).
 
     Raises:
@@ -247,7 +247,7 @@ def autocast_dtype(cfg: TrainConfig, device: torch.device) -> torch.dtype | None
     Raises:
         ValueError: fp16 asked for on the CPU.
     """
-    from .precision import cpu_supports_bf16
+    from ..modeling.precision import cpu_supports_bf16
 
     if not cfg.amp or cfg.precision == "fp32":
         return None

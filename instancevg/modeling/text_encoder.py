@@ -8,9 +8,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .runtime.errors import InstanceVGError
-from .runtime.expressions import expression_list
-from .runtime.tokenizer import ExpressionTokenizer
+from ..runtime.errors import InstanceVGError
+from ..runtime.expressions import expression_list
+from ..runtime.tokenizer import ExpressionTokenizer
 
 TEXT_DIM = 384
 

@@ -1,6 +1,6 @@
 """Every metric of one evaluation, fed one :class:`~instancevg.runtime.result.GroundingResult` at a time.
 
-The one scoring loop body shared by ``instancevg eval`` (:func:`instancevg.evaluate.evaluate`, the
+The one scoring loop body shared by ``instancevg eval`` (:func:`instancevg.evaluation.evaluate.evaluate`, the
 PyTorch model) and ``export/evaluate_bundle.py`` (a bundle under the torch-free runtime), so both
 report the same metrics under the same keys. NumPy only.
 """

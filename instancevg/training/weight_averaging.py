@@ -18,8 +18,8 @@ from pathlib import Path
 
 import torch
 
-from .checkpoint import CheckpointError, model_file, read_model_file
-from .config import ModelConfig
+from ..checkpoint import CheckpointError, model_file, read_model_file
+from ..config import ModelConfig
 
 
 def average_states(states: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:

@@ -5,18 +5,18 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 from tqdm import tqdm
 
-from .data.dataset import GroundingCollate
-from .metrics.scorer import GroundingScorer, headline
-from .postprocess import postprocess
+from ..data.dataset import GroundingCollate
+from .scorer import GroundingScorer, headline
+from ..postprocess import postprocess
 
-__all__ = ["evaluate", "format_table", "headline"]  # headline: instancevg.metrics.scorer
+__all__ = ["evaluate", "format_table", "headline"]  # headline: instancevg.evaluation.scorer
 
 
 @torch.no_grad()
 def evaluate(model, dataset: Dataset, batch_size: int = 8, device: str | torch.device = "cpu",
              num_workers: int = 0, progress: bool = True, rank: int = 0, world: int = 1) -> dict:
     """Run the model over ``dataset`` (items built with ``full_masks=True``) and compute metrics
-    with :class:`~instancevg.metrics.scorer.GroundingScorer` (the scoring shared with
+    with :class:`~instancevg.evaluation.scorer.GroundingScorer` (the scoring shared with
     ``export/evaluate_bundle.py``).
 
     GREC scores the final prediction (queries above the threshold after duplicate suppression,
@@ -32,7 +32,7 @@ def evaluate(model, dataset: Dataset, batch_size: int = 8, device: str | torch.d
         "no-target FP": no-target samples answered with a kept box (confident false positives),
         "REC per category": {name: {"n", "Acc@0.5"}}, "consistency": {...}}``; the
         per-category table covers samples whose target carries ``categories`` (COCO-label
-        sources); ``consistency`` is :class:`~instancevg.metrics.consistency.ConsistencyEvaluator`
+        sources); ``consistency`` is :class:`~instancevg.evaluation.consistency.ConsistencyEvaluator`
         over every kept instance (box vs. its mask's box, reference point inside its mask).
     """
     config = model.config

@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .runtime.errors import InstanceVGError
+from ..runtime.errors import InstanceVGError
 
 # Index of the MBConv block after which each stride ends (EfficientNet-Lite0 has 16 blocks):
 # block 2 -> stride 4 (24 ch), 4 -> stride 8 (40), 10 -> stride 16 (112), 15 -> stride 32 (320).

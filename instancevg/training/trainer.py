@@ -2,7 +2,7 @@
 cosine decay, grad-norm clipping, bf16/fp16 autocast (CUDA, and CPUs with native bf16), DDP
 through torchrun (gloo on CPU, nccl on CUDA; GT count averaged over ranks, validation sharded),
 validation on each source, a loss/metric curve PNG, atomic checkpoints and exact resume.
-Options: :mod:`instancevg.train_config`; data sources: :mod:`instancevg.data.sources`.
+Options: :mod:`instancevg.training.train_config`; data sources: :mod:`instancevg.data.sources`.
 
 Exact resume: the sample drawn at global step s, rank r, batch slot j is the fixed global
 index ``(s * world + r) * batch + j``, loaded with the global RNGs seeded from (seed, index)
@@ -24,14 +24,14 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler, get_worker_info
 from tqdm import tqdm
 
-from .atomic_io import atomic_write_bytes, atomic_write_json
-from .checkpoint import latest_checkpoint, load_training_checkpoint, remove_stale_temps, save_training_checkpoint
-from .data.coco import default_split_file
-from .data.dataset import GroundingCollate
-from .data.sources import DataSpec, describe_sources, eval_dataset, finite_length, train_dataset
-from .evaluate import evaluate, headline
+from ..atomic_io import atomic_write_bytes, atomic_write_json
+from ..checkpoint import latest_checkpoint, load_training_checkpoint, remove_stale_temps, save_training_checkpoint
+from ..data.coco import default_split_file
+from ..data.dataset import GroundingCollate
+from ..data.sources import DataSpec, describe_sources, eval_dataset, finite_length, train_dataset
+from ..evaluation.evaluate import evaluate, headline
 from .losses import LOSS_WEIGHTINGS, grounding_loss
-from .model import InstanceVGModel
+from ..modeling.model import InstanceVGModel
 from .train_config import TrainConfig, autocast_dtype, config_dict, lr_lambda, resolve_epochs
 
 SAMPLE_SALT = 0x726E67  # sample RNG seeds: SeedSequence([seed, g, SAMPLE_SALT])
@@ -264,7 +264,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, stop_at
     # ImageNet backbone weights are only needed when no other weights will overwrite them.
     model = InstanceVGModel(model_config, load_pretrained=not (cfg.init_from or resume)).to(device)
     if cfg.init_from and not resume:
-        from .checkpoint import load_weights, read_model_file
+        from ..checkpoint import load_weights, read_model_file
 
         _, weights, _ = read_model_file(cfg.init_from)
         load_weights(model, weights, source=cfg.init_from)

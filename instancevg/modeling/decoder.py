@@ -7,7 +7,7 @@ import math
 import torch
 from torch import nn
 
-from .kernels import ms_deform_attn
+from ..kernels import ms_deform_attn
 from .positional import sine_embed_points
 
 

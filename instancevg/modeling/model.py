@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from .backbone import EfficientNetLiteBackbone
-from .config import ModelConfig
+from ..config import ModelConfig
 from .decoder import DeformableDecoder
 from .fusion import masked_mean
 from .heads import InstanceHeads
