@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields, replace
 
-from .runtime.consistency import check_consistency_rule
 from .kernel_backends import check_kernel_backend
+from .runtime.consistency import check_consistency_rule
 from .runtime.nms import check_nms_iou
 from .runtime.thresholds import MASK_THRESHOLD, NMS_IOU, SCORE_THRESHOLD
 
