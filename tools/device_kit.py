@@ -39,13 +39,13 @@ def grammar_token_ids(n_samples: int, first_index: int) -> set[int]:
     import inspect
     import re
 
-    from instancevg.data import procedural
+    from instancevg.data import procedural_expressions, procedural_scene
 
     tok = TextTokenizer(max_len=512)
     ids: set[int] = set(tok.tokenizer.encode("").ids)  # [CLS], [SEP]
     ids.update(tok.tokenizer.token_to_id(t) for t in ("[PAD]", "[UNK]"))
     # Every word in the grammar's string literals, so rare combinations are covered too.
-    words = set(re.findall(r"[a-z][a-z-]*", " ".join(re.findall(r'"([^"]*)"', inspect.getsource(procedural)))))
+    words = set(re.findall(r"[a-z][a-z-]*", " ".join(re.findall(r'"([^"]*)"', " ".join(inspect.getsource(m) for m in (procedural_scene, procedural_expressions))))))
     for enc in tok.tokenizer.encode_batch(sorted(words)):
         ids.update(enc.ids)
     for split in ("train", "val", "test"):
