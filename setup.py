@@ -26,6 +26,8 @@ setup(
         "instancevg.evaluation",
         "instancevg.data",
         "instancevg.kernels",
+        "instancevg.kernels.msda",
+        "instancevg.kernels.mask_head",
         "instancevg.export",
         "instancevg.runtime",
     ],

@@ -15,8 +15,8 @@ import pytest
 import torch
 
 from instancevg.kernels import mask_head_reference, ms_deform_attn_reference
-from instancevg.kernels.mask_head_triton import fused_mask_head_triton
-from instancevg.kernels.msda_triton import INTERPRETING, ms_deform_attn_triton, triton_available
+from instancevg.kernels.mask_head.triton import fused_mask_head_triton
+from instancevg.kernels.msda.triton import INTERPRETING, ms_deform_attn_triton, triton_available
 
 pytestmark = pytest.mark.skipif(
     not torch.cuda.is_available() or not triton_available() or INTERPRETING,

@@ -12,7 +12,7 @@ from dataclasses import replace
 import pytest
 import torch
 
-from instancevg.kernels.msda_triton import INTERPRETING, triton_available
+from instancevg.kernels.msda.triton import INTERPRETING, triton_available
 
 pytestmark = pytest.mark.skipif(
     not torch.cuda.is_available() or not triton_available() or INTERPRETING,

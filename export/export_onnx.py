@@ -7,7 +7,7 @@ writes ``BUNDLE/{text_encoder.onnx, grounder.onnx, tokenizer.json, manifest.json
 onnxscript). The legacy TorchScript exporter was tried and rejected: it bakes the traced text
 length into the ``nn.MultiheadAttention`` reshapes, so a graph traced at L=7 fails at any other
 length; the dynamo graph keeps batch and text length symbolic and is ~3x smaller. MSDeformAttn
-traces through the grid_sample reference (``kernels/msda_reference.py``). Each graph is checked
+traces through the grid_sample reference (``kernels/msda/reference.py``). Each graph is checked
 with ``onnx.checker`` and simplified with onnxslim; the bundle is written atomically.
 """
 from __future__ import annotations

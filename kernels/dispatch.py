@@ -25,7 +25,7 @@ import torch
 from instancevg.kernel_backends import KERNEL_BACKENDS as BACKENDS
 from instancevg.kernel_backends import check_kernel_backend as check_backend
 
-from .msda_triton import INTERPRETING, triton_available
+from .triton_support import INTERPRETING, triton_available
 
 BACKEND_ENV = "INSTANCEVG_KERNELS"
 

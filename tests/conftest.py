@@ -36,7 +36,7 @@ def tokenizer(tiny_config):
 
 
 def _triton_param():
-    from instancevg.kernels.msda_triton import INTERPRETING, triton_available
+    from instancevg.kernels.msda.triton import INTERPRETING, triton_available
 
     if not triton_available():
         return pytest.param("triton", marks=pytest.mark.skip(reason="Triton is not installed"))

@@ -210,9 +210,10 @@ def _core_modules() -> list[str]:
         name = package if path.stem == "__init__" else f"{package}.{path.stem}"
         if not _is_within(name, NOT_CORE):
             names.append(name)
-    for sub in ("runtime", "kernels"):
-        names += [f"instancevg.{sub}"] + [f"instancevg.{sub}.{p.stem}" for p in sorted(SUBPACKAGE_DIRS[sub].glob("*.py"))
-                                          if p.stem != "__init__"]
+    for sub in ("runtime", "kernels"):  # with their op folders (kernels/msda, kernels/mask_head)
+        for path in sorted(SUBPACKAGE_DIRS[sub].rglob("*.py")):
+            parts = [f"instancevg.{sub}", *path.relative_to(SUBPACKAGE_DIRS[sub]).with_suffix("").parts]
+            names.append(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
     return names
 
 

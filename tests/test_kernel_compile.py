@@ -63,7 +63,8 @@ def test_signatures_match_the_kernels():
     # The tool describes each kernel's arguments by hand; a kernel that gains or loses one must
     # fail here rather than be compiled with a shifted signature. (Under TRITON_INTERPRET=1 the
     # kernels are InterpretedFunctions, which carry the same arg_names.)
-    from instancevg.kernels import mask_head_triton, msda_triton
+    from instancevg.kernels.mask_head import triton as mask_head_triton
+    from instancevg.kernels.msda import triton as msda_triton
 
     assert list(compile_kernels.msda_signature("fp16", False)) == msda_triton._msda_fwd_kernel.arg_names
     assert list(compile_kernels.msda_signature("fp16", True)) == msda_triton._msda_bwd_kernel.arg_names

@@ -8,9 +8,10 @@ from dataclasses import replace
 import pytest
 import torch
 
-from instancevg import kernels
 from instancevg.config import get_preset
-from instancevg.kernels import dispatch, msda_triton
+from instancevg.kernels import dispatch
+from instancevg.kernels.msda import op as msda_op
+from instancevg.kernels.msda import triton as msda_triton
 from instancevg.kernels.dispatch import BACKEND_ENV, resolve_backend
 
 CPU = torch.device("cpu")
@@ -71,7 +72,7 @@ def test_tracing_always_uses_the_reference(monkeypatch, tiny_model):
     def fail(*args, **kwargs):
         raise AssertionError("the Triton kernel was called while tracing")
 
-    monkeypatch.setattr(kernels, "ms_deform_attn_triton", fail)
+    monkeypatch.setattr(msda_op, "ms_deform_attn_triton", fail)  # what the op dispatches to
     decoder = tiny_model.decoder
     cfg = tiny_model.config
     feats = [torch.randn(1, cfg.d_model, s, s) for s in (8, 4, 2, 1)[4 - cfg.decoder_levels:]]

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from instancevg.kernels import mask_head, mask_head_reference, msda_triton, plan_tiles
-from instancevg.kernels.mask_head_triton import fused_mask_head_triton
+from instancevg.kernels import mask_head, mask_head_reference, plan_tiles
+from instancevg.kernels.msda import triton as msda_triton
+from instancevg.kernels.mask_head.triton import fused_mask_head_triton
 
 needs_triton = pytest.mark.skipif(
     not msda_triton.triton_available() or not (msda_triton.INTERPRETING or torch.cuda.is_available()),

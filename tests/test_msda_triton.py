@@ -1,4 +1,4 @@
-"""Triton MSDeformAttn (instancevg.kernels.msda_triton) against the grid_sample reference.
+"""Triton MSDeformAttn (instancevg.kernels.msda.triton) against the grid_sample reference.
 
 On the CPU these run through TRITON_INTERPRET=1 (set by .ci/run); shapes are kept small.
 Every case draws fresh random inputs, with sampling points up to 0.25 outside the map so that
@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from instancevg.kernels import ms_deform_attn_reference
-from instancevg.kernels import msda_triton
-from instancevg.kernels.msda_triton import _FIXED_BLOCK_Q, ms_deform_attn_triton
+from instancevg.kernels.msda import triton as msda_triton
+from instancevg.kernels.msda.triton import _FIXED_BLOCK_Q, ms_deform_attn_triton
 
 pytestmark = pytest.mark.skipif(
     not msda_triton.triton_available() or not (msda_triton.INTERPRETING or torch.cuda.is_available()),

@@ -97,8 +97,8 @@ def mask_head_signature(dtype: str) -> dict:
 def cases(all_configs: bool) -> list[Case]:
     """The specialisations to compile: every dtype and level count for both MSDeformAttn kernels
     (all autotune configurations or only BLOCK_Q 32 with 4 warps) and the mask head at 80 -> 320."""
-    from instancevg.kernels.mask_head_triton import plan_tiles
-    from instancevg.kernels.msda_triton import AUTOTUNE_SPACE
+    from instancevg.kernels.mask_head.triton import plan_tiles
+    from instancevg.kernels.msda.triton import AUTOTUNE_SPACE
 
     configs = list(AUTOTUNE_SPACE) if all_configs else [(32, 4)]
     out = []
@@ -140,7 +140,8 @@ def resource_usage(cubin: bytes, kernel: str) -> tuple[int | None, int | None]:
 def compile_case(case: Case, arch: int) -> Compiled:
     """Compile one case for ``sm_<arch>``; a compile error is caught and reported, not raised."""
     import triton
-    from instancevg.kernels import mask_head_triton, msda_triton
+    from instancevg.kernels.mask_head import triton as mask_head_triton
+    from instancevg.kernels.msda import triton as msda_triton
     from triton.backends.compiler import GPUTarget
     from triton.compiler import ASTSource
 
@@ -186,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     if nvidia_tool("ptxas") is None:
         print("error: this Triton has no bundled ptxas (backends/nvidia/bin/ptxas)", file=sys.stderr)
         return 2
-    from instancevg.kernels.msda_triton import INTERPRETING
+    from instancevg.kernels.msda.triton import INTERPRETING
 
     if INTERPRETING:
         print("error: instancevg.kernels was imported under TRITON_INTERPRET=1; run in a fresh process",

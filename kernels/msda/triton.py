@@ -20,18 +20,11 @@ configuration is used.
 from __future__ import annotations
 
 import functools
-import os
 
 import torch
 
-try:
-    import triton
-    import triton.language as tl
-except ImportError:  # the reference path works without Triton
-    triton = None
-    tl = None
+from ..triton_support import INTERPRETING, tl, triton, triton_available
 
-INTERPRETING = os.environ.get("TRITON_INTERPRET", "0") == "1"
 _FIXED_BLOCK_Q = 16
 # Autotuning space (BLOCK_Q, num_warps): the (8, 16, 32, 64) x (1, 2, 4) grid less every pair with
 # 16 or more query rows per warp. Compiled for sm_90 (tools/compile_kernels.py, Triton 3.6, fp16),
@@ -39,11 +32,6 @@ _FIXED_BLOCK_Q = 16
 # configuration that finished, and they compiled slowest (110 s to over 8 minutes for a backward),
 # which autotuning pays at first use. benchmarks/RESULTS.md has the figures.
 AUTOTUNE_SPACE = tuple((bq, nw) for bq in (8, 16, 32, 64) for nw in (1, 2, 4) if bq // nw < 16)
-
-
-def triton_available() -> bool:
-    """True when Triton is importable (a GPU, or ``TRITON_INTERPRET=1`` on the CPU, runs it)."""
-    return triton is not None
 
 
 if triton is not None:
@@ -272,7 +260,7 @@ def ms_deform_attn_triton(value, spatial_shapes, sampling_locations, attention_w
             ``TRITON_INTERPRET=1``.
         ValueError: on inconsistent shapes (as :func:`ms_deform_attn_reference`).
     """
-    from .msda_reference import check_msda_inputs
+    from .reference import check_msda_inputs
 
     if triton is None:
         raise RuntimeError("the Triton MSDeformAttn kernel needs `pip install triton`")

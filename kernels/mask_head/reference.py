@@ -1,6 +1,6 @@
 """Inference mask head, pure PyTorch: query·pixel product, bilinear upsample, threshold, union.
 
-This is the unfused path the Triton kernel (:mod:`.mask_head_triton`) is checked against and
+This is the unfused path the Triton kernel (:mod:`.triton`) is checked against and
 what CPU inference uses. It follows InstanceVG's mask prediction (instance mask logits are the
 dot product of each query's mask embedding with the stride-4 pixel embedding, Dmmm1997/InstanceVG
 ``models/heads``) and ReLA's inference (the union mask is emptied when no-target is predicted,

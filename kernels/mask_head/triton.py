@@ -3,7 +3,7 @@
 One kernel writes the uint8 instance masks and the uint8 union mask straight from the
 (B, Nq, d) mask embeddings and the (B, d, h, w) pixel embedding; neither the (B, Nq, h, w) logits
 nor the float upsampled masks ever reach memory. Semantics are those of
-:func:`.mask_head_reference.mask_head_reference` (PyTorch ``F.interpolate(mode="bilinear",
+:func:`.reference.mask_head_reference` (PyTorch ``F.interpolate(mode="bilinear",
 align_corners=False)``: source coordinate max((dst + 0.5) * in / out - 0.5, 0), last row and
 column clamped).
 
@@ -21,7 +21,7 @@ import math
 
 import torch
 
-from .msda_triton import INTERPRETING, triton, triton_available
+from ..triton_support import INTERPRETING, triton, triton_available
 
 if triton is not None:
     import triton.language as tl
@@ -127,7 +127,7 @@ def plan_tiles(h: int, w: int, out_h: int, out_w: int) -> tuple[int, int, int, i
 
 @torch.no_grad()
 def fused_mask_head_triton(mask_embed, pixel_embed, global_logits, keep, out_size, mask_threshold=0.5):
-    """Triton version of :func:`.mask_head_reference.mask_head_reference` (same arguments and results).
+    """Triton version of :func:`.reference.mask_head_reference` (same arguments and results).
 
     Args:
         mask_embed: (B, Nq, d); pixel_embed: (B, d, h, w); global_logits: (B, 1, h, w), any
@@ -141,7 +141,7 @@ def fused_mask_head_triton(mask_embed, pixel_embed, global_logits, keep, out_siz
             output is so much smaller than (h, w) that no tile plan fits (see :func:`plan_tiles`).
         ValueError: on inconsistent inputs.
     """
-    from .mask_head_reference import check_mask_head_inputs, logit
+    from .reference import check_mask_head_inputs, logit
 
     if not triton_available():
         raise RuntimeError("the fused mask head kernel needs `pip install triton`")
