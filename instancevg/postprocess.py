@@ -53,12 +53,12 @@ def postprocess(outputs: dict, index: int, text: str, image_size: tuple[int, int
     scores_np, boxes_np, keep_np = select_instances(outputs["scores"][index].float().cpu().numpy(),
                                                     outputs["pred_boxes"][index].float().cpu().numpy(),
                                                     (h, w), score_threshold, nms_iou)
-    device = outputs["scores"].device
-    keep_mask = torch.zeros(scores_np.shape, dtype=torch.bool, device=device)
-    keep_mask[torch.as_tensor(keep_np, dtype=torch.long, device=device)] = True
+    keep = torch.as_tensor(keep_np, dtype=torch.long, device=outputs["scores"].device)
+    keep_mask = torch.zeros(scores_np.shape, dtype=torch.bool, device=keep.device)
+    keep_mask[keep] = True
     inst, union = mask_head(outputs["mask_embed"][index:index + 1], outputs["pixel_embed"][index:index + 1],
                             outputs["global_mask"][index:index + 1], keep_mask[None], (h, w), mask_threshold,
                             backend=kernels)
-    masks = inst[0, torch.as_tensor(keep_np, dtype=torch.long, device=inst.device)].bool().cpu().numpy()
+    masks = inst[0, keep.to(inst.device)].bool().cpu().numpy()
     return grounding_result(text, scores_np, boxes_np, keep_np, masks, union[0].bool().cpu().numpy(), (h, w),
                             consistency)
