@@ -21,6 +21,7 @@ setup(
     python_requires=">=3.10",
     packages=[
         "instancevg",
+        "instancevg.cli",
         "instancevg.modeling",
         "instancevg.training",
         "instancevg.evaluation",

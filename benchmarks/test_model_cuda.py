@@ -61,7 +61,7 @@ def test_ground_eager(benchmark, kernels):
         return out
 
     out = benchmark(call)
-    assert torch.isfinite(out["scores"]).all()
+    assert torch.isfinite(out.scores).all()
 
 
 def test_ground_triton_cuda_graph(benchmark):
@@ -85,4 +85,4 @@ def test_ground_triton_cuda_graph(benchmark):
         return static_out
 
     out = benchmark(call)
-    assert torch.allclose(out["scores"].float(), eager["scores"].float(), atol=1e-2)
+    assert torch.allclose(out.scores.float(), eager.scores.float(), atol=1e-2)

@@ -69,4 +69,4 @@ class GrounderGraph(nn.Module):
         index = torch.arange(b, device=image.device) * (image.shape[0] // b)  # Bi = 1: all 0; Bi = B: 0..B-1
         feats = [f.index_select(0, index) for f in feats]
         out = self.model.ground_features(feats, text_features, text_mask)
-        return out["scores"], out["pred_boxes"], out["pred_masks"], out["global_mask"], out["existence"]
+        return out.scores, out.pred_boxes, out.pred_masks, out.global_mask, out.existence

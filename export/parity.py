@@ -106,16 +106,16 @@ def check_parity(model, bundle: str | Path, dataset, box_tol: float = BOX_TOL, m
         size = batch["targets"][0]["orig_size"]
         text = batch["texts"][0]
         args = (text, size, thr, cfg.mask_threshold)
-        r_ref = postprocess_one(ref["scores"][0].numpy(), ref["pred_boxes"][0].numpy(),
-                                ref["pred_masks"][0].numpy(), ref["global_mask"][0].numpy(), *args,
+        r_ref = postprocess_one(ref.scores[0].numpy(), ref.pred_boxes[0].numpy(),
+                                ref.pred_masks[0].numpy(), ref.global_mask[0].numpy(), *args,
                                 nms_iou=cfg.nms_iou, consistency=cfg.consistency)
         r_onx = postprocess_one(scores[0], boxes[0], inst[0], glob[0], *args, nms_iou=cfg.nms_iou,
                                 consistency=cfg.consistency)
         r_torch = postprocess(ref, 0, *args, nms_iou=cfg.nms_iou, consistency=cfg.consistency)  # the PyTorch side
         e2e_iou = _iou(r_torch.union_mask, r_onx.union_mask)
-        keep_ref = set(np.flatnonzero(ref["scores"][0].numpy() > thr).tolist())
+        keep_ref = set(np.flatnonzero(ref.scores[0].numpy() > thr).tolist())
         keep_onx = set(np.flatnonzero(scores[0] > thr).tolist())
-        box_diff = np.abs(boxes[0] - ref["pred_boxes"][0].numpy())
+        box_diff = np.abs(boxes[0] - ref.pred_boxes[0].numpy())
         kept = sorted(keep_ref | keep_onx)
         diff_kept = float(box_diff[kept].max()) if kept else 0.0
         union_iou = _iou(r_ref.union_mask, r_onx.union_mask)
@@ -126,7 +126,7 @@ def check_parity(model, bundle: str | Path, dataset, box_tol: float = BOX_TOL, m
         stats["n"] += 1
         stats["max_box_diff_kept"] = max(stats["max_box_diff_kept"], diff_kept)
         stats["max_box_diff_all"] = max(stats["max_box_diff_all"], float(box_diff.max()))
-        score_diff = float(np.abs(scores[0] - ref["scores"][0].numpy()).max())
+        score_diff = float(np.abs(scores[0] - ref.scores[0].numpy()).max())
         stats["max_score_diff"] = max(stats["max_score_diff"], score_diff)
         stats["kept_instances"] += len(keep_ref)
         stats["kept_mismatches"] += not same_kept

@@ -120,21 +120,34 @@ def build_model(config: ModelConfig, state: dict[str, torch.Tensor], source: str
     return model.float().to(device).eval()
 
 
-def load_weights(model: torch.nn.Module, state: dict[str, torch.Tensor], source: str = "checkpoint") -> None:
+def load_weights(model: torch.nn.Module, state: dict[str, torch.Tensor], source: str = "checkpoint",
+                 partial: bool = False) -> tuple[list[str], list[str]]:
     """Load ``state`` into ``model``; the frozen text encoder may be absent from ``state``.
 
+    Args:
+        partial: allow weights of modules the file lacks (they keep their initialisation) and
+            drop weights the model lacks, e.g. to start a model with a config option on
+            (``existence_head="rejection_token"``) from a file trained without it. Shapes must
+            still match.
+
+    Returns:
+        (missing, unexpected): the model's keys left at their initialisation and the file's keys
+        dropped; both empty unless ``partial``.
+
     Raises:
-        CheckpointError: on missing (other than the text encoder) or unexpected keys, or shape mismatch.
+        CheckpointError: on a shape mismatch, or (unless ``partial``) on missing (other than the
+            text encoder) or unexpected keys.
     """
     own = model.state_dict()
     missing = [k for k in own if k not in state and not k.startswith(TEXT_PREFIX)]
     unexpected = [k for k in state if k not in own]
     bad = [k for k in state if k in own and own[k].shape != state[k].shape]
-    if missing or unexpected or bad:
+    if bad or (not partial and (missing or unexpected)):
         raise CheckpointError(
             f"{source} does not fit the model: missing={missing[:5]} unexpected={unexpected[:5]} shape={bad[:5]}"
         )
-    model.load_state_dict({k: v.to(own[k].dtype) for k, v in state.items()}, strict=False)
+    model.load_state_dict({k: v.to(own[k].dtype) for k, v in state.items() if k in own}, strict=False)
+    return missing, unexpected
 
 
 # ---- training state --------------------------------------------------------------------

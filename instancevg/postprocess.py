@@ -30,7 +30,7 @@ def postprocess(outputs: dict, index: int, text: str, image_size: tuple[int, int
     the unfused PyTorch path elsewhere; ``kernels`` forces either).
 
     Args:
-        outputs: dict of :meth:`InstanceVGModel.ground`.
+        outputs: the :class:`GroundingOutput` of :meth:`InstanceVGModel.ground`.
         index: sample index in the batch.
         text: the expression (copied into the result).
         image_size: (H, W) of the original image in pixels.
@@ -50,14 +50,14 @@ def postprocess(outputs: dict, index: int, text: str, image_size: tuple[int, int
     """
     check_mask_threshold(mask_threshold)
     h, w = int(image_size[0]), int(image_size[1])
-    scores_np, boxes_np, keep_np = select_instances(outputs["scores"][index].float().cpu().numpy(),
-                                                    outputs["pred_boxes"][index].float().cpu().numpy(),
+    scores_np, boxes_np, keep_np = select_instances(outputs.scores[index].float().cpu().numpy(),
+                                                    outputs.pred_boxes[index].float().cpu().numpy(),
                                                     (h, w), score_threshold, nms_iou)
-    keep = torch.as_tensor(keep_np, dtype=torch.long, device=outputs["scores"].device)
+    keep = torch.as_tensor(keep_np, dtype=torch.long, device=outputs.scores.device)
     keep_mask = torch.zeros(scores_np.shape, dtype=torch.bool, device=keep.device)
     keep_mask[keep] = True
-    inst, union = mask_head(outputs["mask_embed"][index:index + 1], outputs["pixel_embed"][index:index + 1],
-                            outputs["global_mask"][index:index + 1], keep_mask[None], (h, w), mask_threshold,
+    inst, union = mask_head(outputs.mask_embed[index:index + 1], outputs.pixel_embed[index:index + 1],
+                            outputs.global_mask[index:index + 1], keep_mask[None], (h, w), mask_threshold,
                             backend=kernels)
     masks = inst[0, keep.to(inst.device)].bool().cpu().numpy()
     return grounding_result(text, scores_np, boxes_np, keep_np, masks, union[0].bool().cpu().numpy(), (h, w),

@@ -51,7 +51,7 @@ def test_roundtrip_identical_outputs(tiny_model, saved_fp32, inputs):
         b = loaded(*inputs)
     for k in ("pred_logits", "pred_boxes", "pred_masks", "global_mask", "existence", "heatmap",
               "reference_points", "scores"):
-        torch.testing.assert_close(a[k], b[k], atol=0, rtol=0, msg=lambda m: f"{k}: {m}")
+        torch.testing.assert_close(getattr(a, k), getattr(b, k), atol=0, rtol=0, msg=lambda m: f"{k}: {m}")
 
 
 def test_model_file_contents(tiny_model, saved_fp32):

@@ -110,10 +110,10 @@ def test_torch_and_runtime_postprocessing_apply_the_same_rule(tiny_model, rule):
     ids = torch.tensor([[101, 1996, 2417, 4418, 102]])
     with torch.no_grad():
         out = tiny_model(torch.randn(1, 3, s, s), ids, torch.ones_like(ids))
-    out["scores"] = torch.linspace(0.99, 0.5, out["scores"].shape[1])[None]  # several kept queries
+    out.scores = torch.linspace(0.99, 0.5, out.scores.shape[1])[None]  # several kept queries
     a = postprocess(out, 0, "x", (90, 120), 0.7, 0.5, "reference", 1.0, rule)
-    b = postprocess_one(out["scores"][0].numpy(), out["pred_boxes"][0].numpy(), out["pred_masks"][0].numpy(),
-                        out["global_mask"][0].numpy(), "x", (90, 120), 0.7, 0.5, 1.0, rule)
+    b = postprocess_one(out.scores[0].numpy(), out.pred_boxes[0].numpy(), out.pred_masks[0].numpy(),
+                        out.global_mask[0].numpy(), "x", (90, 120), 0.7, 0.5, 1.0, rule)
     assert len(a) == len(b) and (len(a) > 1 or rule == "agree")
     assert a.no_target == b.no_target == (len(a) == 0)
     if a.no_target:

@@ -86,10 +86,10 @@ def test_dynamic_batch_and_text_length(tiny_bundle, tiny_export_model, batch, le
                                                      "text_mask": mask.numpy()})
     m = cfg.mask_size
     assert inst.shape == (batch, cfg.num_queries, m, m) and glob.shape == (batch, 1, m, m)
-    np.testing.assert_allclose(scores, ref["scores"].numpy(), atol=1e-4)
-    np.testing.assert_allclose(boxes, ref["pred_boxes"].numpy(), atol=1e-4)
-    np.testing.assert_allclose(exist, ref["existence"].numpy(), atol=1e-3)
-    np.testing.assert_allclose(inst, ref["pred_masks"].numpy(), atol=1e-3)
+    np.testing.assert_allclose(scores, ref.scores.numpy(), atol=1e-4)
+    np.testing.assert_allclose(boxes, ref.pred_boxes.numpy(), atol=1e-4)
+    np.testing.assert_allclose(exist, ref.existence.numpy(), atol=1e-3)
+    np.testing.assert_allclose(inst, ref.pred_masks.numpy(), atol=1e-3)
 
 
 def test_failed_export_keeps_the_old_bundle(tiny_bundle, tiny_export_model, tmp_path, monkeypatch):

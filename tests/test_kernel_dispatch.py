@@ -113,10 +113,10 @@ def test_model_with_triton_kernels_matches_reference(monkeypatch, tiny_model, to
             if hasattr(module, "kernels"):
                 module.kernels = backend
         out = model(images, ids, mask)
-        loss = out["pred_boxes"].sum() + out["pred_logits"].logsumexp(-1).sum()
+        loss = out.pred_boxes.sum() + out.pred_logits.logsumexp(-1).sum()
         loss.backward()
         grad = model.decoder.layers[0].cross_attn.sampling_offsets.weight.grad.clone()
-        results[backend] = (out["pred_boxes"].detach(), out["pred_masks"].detach(), grad)
+        results[backend] = (out.pred_boxes.detach(), out.pred_masks.detach(), grad)
     for name, ref, ker in zip(("boxes", "masks", "grad"), results["reference"], results["triton"]):
         rel = ((ref - ker).norm() / ref.norm()).item()
         assert rel <= 1e-4, name

@@ -5,13 +5,16 @@ tensors shaped like the model's outputs (cheap); one test overfits the tiny mode
 """
 
 import copy
+import dataclasses
 import math
 
 import pytest
 import torch
 
+from instancevg.modeling.outputs import LayerPrediction
 from instancevg.training.losses import LossWeights, dice_loss, grounding_loss
 from instancevg.training.matcher import hungarian_match
+from fake_outputs import make_outputs
 
 LN2 = math.log(2.0)
 
@@ -131,16 +134,16 @@ def _leaves(b, seed=0):
     for v in leaves.values():
         v.requires_grad_(True)
     ref = torch.rand(b, NQ, 2, generator=g)
-    out = {
-        "pred_logits": leaves["logits"],
-        "pred_boxes": leaves["box_raw"].sigmoid(),
-        "aux_outputs": [{"pred_logits": leaves["aux_logits"], "pred_boxes": leaves["aux_box_raw"].sigmoid()}],
-        "pred_masks": leaves["masks"],
-        "global_mask": leaves["global"],
-        "existence": leaves["existence"],
-        "heatmap": leaves["heatmap"],
-        "reference_points": ref,
-    }
+    out = make_outputs(
+        pred_logits=leaves["logits"],
+        pred_boxes=leaves["box_raw"].sigmoid(),
+        aux_outputs=[LayerPrediction(leaves["aux_logits"], leaves["aux_box_raw"].sigmoid())],
+        pred_masks=leaves["masks"],
+        global_mask=leaves["global"],
+        existence=leaves["existence"],
+        heatmap=leaves["heatmap"],
+        reference_points=ref,
+    )
     return leaves, out
 
 
@@ -204,8 +207,8 @@ def test_perfect_predictions_beat_random():
         logits[1, q] = torch.tensor([8.0, -8.0])
         boxes[1, q] = gt[q]
         ref[1, q] = gt[q, :2]
-    perfect_out = dict(rand_out, pred_logits=logits, pred_boxes=boxes, reference_points=ref,
-                       aux_outputs=[{"pred_logits": logits, "pred_boxes": boxes}])
+    perfect_out = dataclasses.replace(rand_out, pred_logits=logits, pred_boxes=boxes, reference_points=ref,
+                                      aux_outputs=[LayerPrediction(logits, boxes)])
     perfect = grounding_loss(perfect_out, targets)
 
     det = lambda ls: float(ls["ce"] + 5 * ls["l1"] + 2 * ls["giou"])  # noqa: E731
@@ -236,16 +239,16 @@ def test_loss_hand_worked_single_sample():
     gt_mask = torch.zeros(1, 4, 4)
     gt_mask[0, 1:3, 1:3] = 1
     targets = [{"boxes": torch.tensor([[0.5, 0.5, 0.2, 0.2]]), "masks": gt_mask, "union": gt_mask[0]}]
-    outputs = {
-        "pred_logits": torch.tensor([[[0.0, 0.0], [math.log(3.0), 0.0]]]),
-        "pred_boxes": torch.tensor([[[0.6, 0.5, 0.2, 0.2], [0.15, 0.15, 0.1, 0.1]]]),
-        "aux_outputs": [],
-        "pred_masks": torch.stack([torch.zeros(4, 4), torch.full((4, 4), math.log(3.0))])[None],
-        "global_mask": torch.zeros(1, 1, 4, 4),
-        "existence": torch.zeros(1, 2),
-        "heatmap": torch.zeros(1, 2, 2),
-        "reference_points": torch.tensor([[[0.5, 0.5], [0.15, 0.15]]]),
-    }
+    outputs = make_outputs(
+        pred_logits=torch.tensor([[[0.0, 0.0], [math.log(3.0), 0.0]]]),
+        pred_boxes=torch.tensor([[[0.6, 0.5, 0.2, 0.2], [0.15, 0.15, 0.1, 0.1]]]),
+        aux_outputs=[],
+        pred_masks=torch.stack([torch.zeros(4, 4), torch.full((4, 4), math.log(3.0))])[None],
+        global_mask=torch.zeros(1, 1, 4, 4),
+        existence=torch.zeros(1, 2),
+        heatmap=torch.zeros(1, 2, 2),
+        reference_points=torch.tensor([[[0.5, 0.5], [0.15, 0.15]]]),
+    )
     ls = grounding_loss(outputs, targets)
     expected = {
         "ce": 1.2 * LN2 / 1.1,
@@ -272,16 +275,16 @@ def test_loss_normalised_by_gt_count():
     # Two identical samples, each with the same single GT and the same off-by-0.1 box: the box
     # losses are sums over the batch / num_gt (= 2), so they equal the single-sample values.
     tgt = {"boxes": torch.tensor([[0.5, 0.5, 0.2, 0.2]]), "masks": torch.zeros(1, 4, 4), "union": torch.zeros(4, 4)}
-    outputs = {
-        "pred_logits": torch.zeros(2, 1, 2),
-        "pred_boxes": torch.tensor([[[0.6, 0.5, 0.2, 0.2]]]).repeat(2, 1, 1),
-        "aux_outputs": [],
-        "pred_masks": torch.zeros(2, 1, 4, 4),
-        "global_mask": torch.zeros(2, 1, 4, 4),
-        "existence": torch.zeros(2, 2),
-        "heatmap": torch.zeros(2, 2, 2),
-        "reference_points": torch.full((2, 1, 2), 0.5),
-    }
+    outputs = make_outputs(
+        pred_logits=torch.zeros(2, 1, 2),
+        pred_boxes=torch.tensor([[[0.6, 0.5, 0.2, 0.2]]]).repeat(2, 1, 1),
+        aux_outputs=[],
+        pred_masks=torch.zeros(2, 1, 4, 4),
+        global_mask=torch.zeros(2, 1, 4, 4),
+        existence=torch.zeros(2, 2),
+        heatmap=torch.zeros(2, 2, 2),
+        reference_points=torch.full((2, 1, 2), 0.5),
+    )
     ls = grounding_loss(outputs, [tgt, tgt])
     assert float(ls["l1"]) == pytest.approx(0.1, abs=1e-6)
     assert float(ls["giou"]) == pytest.approx(2 / 3, abs=1e-5)

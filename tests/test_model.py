@@ -7,6 +7,7 @@ is never mutated: tests that need gradients work on a deep copy.
 """
 
 import copy
+import dataclasses
 import json
 import warnings
 
@@ -115,36 +116,37 @@ def test_output_shapes(batch_outputs, tiny_config):
     b, nq = 2, tiny_config.num_queries
     m = tiny_config.image_size // 4
     g = tiny_config.image_size // 16
-    assert out["pred_logits"].shape == (b, nq, 2)
-    assert out["pred_boxes"].shape == (b, nq, 4)
-    assert out["pred_masks"].shape == (b, nq, m, m)
-    assert out["global_mask"].shape == (b, 1, m, m)
-    assert out["existence"].shape == (b, 2)
-    assert out["heatmap"].shape == (b, g, g)
-    assert out["reference_points"].shape == (b, nq, 2)
-    assert out["scores"].shape == (b, nq)
-    assert isinstance(out["aux_outputs"], list)
-    assert len(out["aux_outputs"]) == tiny_config.decoder_layers - 1
-    for aux in out["aux_outputs"]:
-        assert aux["pred_logits"].shape == (b, nq, 2)
-        assert aux["pred_boxes"].shape == (b, nq, 4)
-    for k, v in out.items():
+    assert out.pred_logits.shape == (b, nq, 2)
+    assert out.pred_boxes.shape == (b, nq, 4)
+    assert out.pred_masks.shape == (b, nq, m, m)
+    assert out.global_mask.shape == (b, 1, m, m)
+    assert out.existence.shape == (b, 2)
+    assert out.heatmap.shape == (b, g, g)
+    assert out.reference_points.shape == (b, nq, 2)
+    assert out.scores.shape == (b, nq)
+    assert isinstance(out.aux_outputs, list)
+    assert len(out.aux_outputs) == tiny_config.decoder_layers - 1
+    for aux in out.aux_outputs:
+        assert aux.pred_logits.shape == (b, nq, 2)
+        assert aux.pred_boxes.shape == (b, nq, 4)
+    for f in dataclasses.fields(out):
+        v = getattr(out, f.name)
         if torch.is_tensor(v):
-            assert torch.isfinite(v).all(), k
+            assert torch.isfinite(v).all(), f.name
 
 
 def test_scores_are_fg_prob_times_existence(batch_outputs):
     _, _, _, out = batch_outputs
-    s = out["scores"]
+    s = out.scores
     assert ((s >= 0) & (s <= 1)).all()
-    fg = torch.softmax(out["pred_logits"], -1)[..., 0]
-    present = torch.softmax(out["existence"], -1)[:, 1]
+    fg = torch.softmax(out.pred_logits, -1)[..., 0]
+    present = torch.softmax(out.existence, -1)[:, 1]
     torch.testing.assert_close(s, fg * present[:, None], atol=1e-6, rtol=1e-5)
 
 
 def test_boxes_in_unit_range(batch_outputs):
     _, _, _, out = batch_outputs
-    boxes = [out["pred_boxes"]] + [a["pred_boxes"] for a in out["aux_outputs"]]
+    boxes = [out.pred_boxes] + [a.pred_boxes for a in out.aux_outputs]
     for bx in boxes:
         assert ((bx >= 0) & (bx <= 1)).all()
         assert (bx[..., 2:] > 0).all()  # positive width/height
@@ -152,7 +154,7 @@ def test_boxes_in_unit_range(batch_outputs):
 
 def test_reference_points_on_stride16_cell_centres(batch_outputs, tiny_config):
     _, _, _, out = batch_outputs
-    ref = out["reference_points"]
+    ref = out.reference_points
     g = tiny_config.image_size // 16
     assert ((ref > 0) & (ref < 1)).all()
     cell = ref * g - 0.5  # (i + 0.5) / g  ->  i
@@ -166,16 +168,11 @@ def test_reference_points_on_stride16_cell_centres(batch_outputs, tiny_config):
 def _assert_outputs_close(a, b, atol=1e-4):
     for k in ("pred_logits", "pred_boxes", "pred_masks", "global_mask", "existence", "heatmap",
               "reference_points", "scores"):
-        torch.testing.assert_close(a[k], b[k], atol=atol, rtol=1e-4, msg=lambda m: f"{k}: {m}")
-    for la, lb in zip(a["aux_outputs"], b["aux_outputs"]):
-        for k in ("pred_logits", "pred_boxes"):
-            torch.testing.assert_close(la[k], lb[k], atol=atol, rtol=1e-4)
-
-
-def _slice(out, i):
-    res = {k: v[i : i + 1] for k, v in out.items() if torch.is_tensor(v)}
-    res["aux_outputs"] = [{k: v[i : i + 1] for k, v in aux.items()} for aux in out["aux_outputs"]]
-    return res
+        torch.testing.assert_close(getattr(a, k), getattr(b, k), atol=atol, rtol=1e-4, msg=lambda m: f"{k}: {m}")
+    assert len(a.aux_outputs) == len(b.aux_outputs)
+    for la, lb in zip(a.aux_outputs, b.aux_outputs):
+        torch.testing.assert_close(la.pred_logits, lb.pred_logits, atol=atol, rtol=1e-4)
+        torch.testing.assert_close(la.pred_boxes, lb.pred_boxes, atol=atol, rtol=1e-4)
 
 
 def test_per_sample_independence(tiny_model, tokenizer, batch_outputs, tiny_config):
@@ -184,7 +181,7 @@ def test_per_sample_independence(tiny_model, tokenizer, batch_outputs, tiny_conf
     ids0, mask0 = tokenizer(TEXTS[:1])
     with torch.no_grad():
         alone = tiny_model(images[:1], ids0, mask0)
-    _assert_outputs_close(alone, _slice(batched, 0))
+    _assert_outputs_close(alone, batched.select(0))
 
     # A batch with a different second image and a (longer) different second text.
     other_img = _images(1, tiny_config.image_size, seed=7)
@@ -192,7 +189,7 @@ def test_per_sample_independence(tiny_model, tokenizer, batch_outputs, tiny_conf
     assert ids.shape[1] > ids0.shape[1]
     with torch.no_grad():
         other = tiny_model(torch.cat([images[:1], other_img]), ids, mask)
-    _assert_outputs_close(alone, _slice(other, 0))
+    _assert_outputs_close(alone, other.select(0))
 
 
 def test_padding_invariance(tiny_model, tokenizer, batch_outputs):
@@ -379,9 +376,9 @@ def test_bf16_autocast_keeps_boxes_scores_and_points_float32(tiny_model):
     with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
         out = tiny_model(images, ids, mask)
     for key in ("pred_boxes", "pred_logits", "existence", "reference_points", "scores", "heatmap"):
-        assert out[key].dtype == torch.float32, key
-    assert all(a["pred_boxes"].dtype == torch.float32 for a in out["aux_outputs"])
-    assert out["pixel_embed"].dtype == torch.bfloat16  # the trunk did run in bf16
+        assert getattr(out, key).dtype == torch.float32, key
+    assert all(a.pred_boxes.dtype == torch.float32 for a in out.aux_outputs)
+    assert out.pixel_embed.dtype == torch.bfloat16  # the trunk did run in bf16
     with torch.no_grad():
         plain = tiny_model(images, ids, mask)
-    assert plain["pixel_embed"].dtype == plain["pred_masks"].dtype == torch.float32
+    assert plain.pixel_embed.dtype == plain.pred_masks.dtype == torch.float32

@@ -10,6 +10,7 @@ from instancevg.evaluation.grec import box_iou_xyxy
 from instancevg.runtime.nms import check_nms_iou, suppress_duplicates
 from instancevg.postprocess import postprocess
 from instancevg.runtime.postprocess import postprocess_one
+from fake_outputs import make_outputs
 
 
 def test_box_iou_by_hand():
@@ -82,20 +83,20 @@ def _duplicate_outputs():
     masks[0, 0] = 10.0
     masks[0, 1, :2, :2] = 10.0
     masks[0, 2, 2:, 2:] = 10.0
-    return {
-        "scores": torch.tensor([[0.8, 0.9, 0.75]]),
-        "pred_boxes": torch.tensor([[[0.25, 0.25, 0.5, 0.5], [0.25, 0.225, 0.5, 0.45], [0.75, 0.75, 0.5, 0.5]]]),
-        "pred_masks": masks,
-        "mask_embed": torch.eye(3)[None],
-        "pixel_embed": masks,
-        "global_mask": torch.full((1, 1, 4, 4), -10.0),
-    }
+    return make_outputs(
+        scores=torch.tensor([[0.8, 0.9, 0.75]]),
+        pred_boxes=torch.tensor([[[0.25, 0.25, 0.5, 0.5], [0.25, 0.225, 0.5, 0.45], [0.75, 0.75, 0.5, 0.5]]]),
+        pred_masks=masks,
+        mask_embed=torch.eye(3)[None],
+        pixel_embed=masks,
+        global_mask=torch.full((1, 1, 4, 4), -10.0),
+    )
 
 
 def _both(out, nms_iou):
     torch_res = postprocess(out, 0, "x", (8, 8), nms_iou=nms_iou, kernels="reference")
-    np_res = postprocess_one(out["scores"][0].numpy(), out["pred_boxes"][0].numpy(), out["pred_masks"][0].numpy(),
-                             out["global_mask"][0].numpy(), "x", (8, 8), 0.7, 0.5, nms_iou=nms_iou)
+    np_res = postprocess_one(out.scores[0].numpy(), out.pred_boxes[0].numpy(), out.pred_masks[0].numpy(),
+                             out.global_mask[0].numpy(), "x", (8, 8), 0.7, 0.5, nms_iou=nms_iou)
     return torch_res, np_res
 
 
@@ -122,7 +123,7 @@ def test_both_postprocessings_keep_all_with_nms_off():
 
 def test_suppression_never_turns_a_target_into_no_target():
     out = _duplicate_outputs()
-    out["scores"] = torch.tensor([[0.8, 0.9, 0.1]])
+    out.scores = torch.tensor([[0.8, 0.9, 0.1]])
     for res in _both(out, 0.05):
         assert not res.no_target and len(res) == 1
 

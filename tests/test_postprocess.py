@@ -4,11 +4,14 @@
 All outputs dicts are built by hand; expected boxes and masks are worked out in the comments.
 """
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
 
 from instancevg.data.transforms import preprocess_image, prepare_targets
+from fake_outputs import make_outputs
 from instancevg.postprocess import postprocess
 
 H, W = 8, 12  # non-square original image
@@ -28,15 +31,15 @@ def _fake_outputs(scores, global_mask=None):
     masks[0, 2, :2, :] = HI
     if global_mask is None:
         global_mask = torch.full((1, 1, 4, 4), LO)
-    return {
-        "scores": torch.tensor([scores], dtype=torch.float32),
-        "pred_boxes": torch.tensor([[[0.5, 0.5, 0.5, 0.25], [0.5, 0.5, 1.0, 1.0], [0.1, 0.9, 0.4, 0.4]]]),
-        "pred_masks": masks,
+    return make_outputs(
+        scores=torch.tensor([scores], dtype=torch.float32),
+        pred_boxes=torch.tensor([[[0.5, 0.5, 0.5, 0.25], [0.5, 0.5, 1.0, 1.0], [0.1, 0.9, 0.4, 0.4]]]),
+        pred_masks=masks,
         # mask_embed . pixel_embed = pred_masks: one-hot embeddings over d = Nq channels.
-        "mask_embed": torch.eye(3)[None],
-        "pixel_embed": masks,
-        "global_mask": global_mask,
-    }
+        mask_embed=torch.eye(3)[None],
+        pixel_embed=masks,
+        global_mask=global_mask,
+    )
 
 
 # Bilinear upsampling (align_corners=False) of a half-plane 4 -> 12 columns: output column j
@@ -125,7 +128,7 @@ def test_threshold_boundary_exact_value():
 def test_mask_threshold_is_on_probability(kernel_backend):
     # Logit 1.0 -> p = 0.73: kept at mask_threshold 0.5, dropped at 0.8 (logit 1.386).
     out = _fake_outputs([0.9, 0.1, 0.1])
-    out["pred_masks"][0, 0] = 1.0
+    out.pred_masks[0, 0] = 1.0
     assert postprocess(out, 0, "x", (H, W), mask_threshold=0.5, kernels=kernel_backend).masks[0].all()
     assert not postprocess(out, 0, "x", (H, W), mask_threshold=0.8, kernels=kernel_backend).masks[0].any()
 
@@ -133,7 +136,8 @@ def test_mask_threshold_is_on_probability(kernel_backend):
 def test_index_selects_sample():
     a = _fake_outputs([0.1, 0.1, 0.1])
     b = _fake_outputs([0.95, 0.1, 0.1])
-    batch = {k: torch.cat([a[k], b[k]]) for k in a}
+    batch = make_outputs(**{f.name: torch.cat([getattr(a, f.name), getattr(b, f.name)])
+                            for f in dataclasses.fields(a) if f.name != "aux_outputs"})
     assert postprocess(batch, 0, "x", (H, W)).no_target
     res = postprocess(batch, 1, "x", (H, W))
     assert not res.no_target and len(res) == 1

@@ -21,6 +21,7 @@ from instancevg.data.procedural import render_sample
 from instancevg.data.transforms import preprocess_image
 from instancevg.postprocess import postprocess
 from instancevg.modeling.text_encoder import TextTokenizer
+from fake_outputs import make_outputs
 
 TEXTS = ["the red circle", "all squares to the left of the big green star", "the third triangle from the right"]
 
@@ -52,13 +53,14 @@ def test_preprocess_matches_training_transform():
 def test_numpy_postprocess_matches_torch_postprocess():
     g = torch.Generator().manual_seed(3)
     nq, m, h, w = 7, 20, 53, 81
-    out = {"scores": torch.rand(1, nq, generator=g), "pred_boxes": torch.rand(1, nq, 4, generator=g) * 0.6 + 0.2,
-           "mask_embed": torch.randn(1, nq, 8, generator=g), "pixel_embed": torch.randn(1, 8, m, m, generator=g),
-           "global_mask": torch.randn(1, 1, m, m, generator=g)}
-    out["pred_masks"] = torch.einsum("bqd,bdhw->bqhw", out["mask_embed"], out["pixel_embed"])
+    scores, boxes = torch.rand(1, nq, generator=g), torch.rand(1, nq, 4, generator=g) * 0.6 + 0.2
+    mask_embed, pixel_embed = torch.randn(1, nq, 8, generator=g), torch.randn(1, 8, m, m, generator=g)
+    out = make_outputs(scores=scores, pred_boxes=boxes, mask_embed=mask_embed, pixel_embed=pixel_embed,
+                       global_mask=torch.randn(1, 1, m, m, generator=g),
+                       pred_masks=torch.einsum("bqd,bdhw->bqhw", mask_embed, pixel_embed))
     ref = postprocess(out, 0, "x", (h, w), 0.5, 0.5)
-    got = postprocess_one(out["scores"][0].numpy(), out["pred_boxes"][0].numpy(), out["pred_masks"][0].numpy(),
-                          out["global_mask"][0].numpy(), "x", (h, w), 0.5, 0.5)
+    got = postprocess_one(out.scores[0].numpy(), out.pred_boxes[0].numpy(), out.pred_masks[0].numpy(),
+                          out.global_mask[0].numpy(), "x", (h, w), 0.5, 0.5)
     assert got.no_target == ref.no_target and len(got) == len(ref) > 0
     np.testing.assert_allclose(got.scores, ref.scores)
     np.testing.assert_allclose(got.boxes, ref.boxes, atol=1e-4)

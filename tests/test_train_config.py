@@ -11,6 +11,7 @@ from instancevg.config import get_preset
 from instancevg.training.losses import LOSS_WEIGHTINGS, grounding_loss
 from instancevg.training.train_config import (RECIPES, TrainConfig, apply_overrides, lr_lambda, parse_set, read_config_file,
                                      recipe_settings, resolve_epochs)
+from fake_outputs import make_outputs
 
 
 def _cfg(**kw):
@@ -67,9 +68,10 @@ def _outputs(b=2, nq=4, m=8, layers=3, seed=0):
     def layer():
         return {"pred_logits": torch.randn(b, nq, 2, generator=g), "pred_boxes": torch.rand(b, nq, 4, generator=g) * 0.5 + 0.25}
     last = layer()
-    return dict(last, aux_outputs=[layer() for _ in range(layers - 1)], reference_points=torch.rand(b, nq, 2, generator=g),
-                pred_masks=torch.randn(b, nq, m, m, generator=g), global_mask=torch.randn(b, 1, m, m, generator=g),
-                heatmap=torch.randn(b, 2, 2, generator=g), existence=torch.randn(b, 2, generator=g))
+    return make_outputs(**last, aux_outputs=[layer() for _ in range(layers - 1)],
+                        reference_points=torch.rand(b, nq, 2, generator=g),
+                        pred_masks=torch.randn(b, nq, m, m, generator=g), global_mask=torch.randn(b, 1, m, m, generator=g),
+                        heatmap=torch.randn(b, 2, 2, generator=g), existence=torch.randn(b, 2, generator=g))
 
 
 def test_official_loss_weighting_is_the_reference_sum():

@@ -49,7 +49,7 @@ def evaluate(model, dataset: Dataset, batch_size: int = 8, device: str | torch.d
             r = postprocess(out, i, batch["texts"][i], target["orig_size"], config.score_threshold,
                             config.mask_threshold, config.kernels, config.nms_iou, config.consistency)
             h, w = target["orig_size"]
-            points = out["reference_points"][i, r.extra["kept_queries"]].float().cpu().numpy() * (w, h)
+            points = out.reference_points[i, r.extra["kept_queries"]].float().cpu().numpy() * (w, h)
             categories = target.get("categories")
             scorer.update(r, target["boxes_xyxy"].numpy(), target["union_full"],
                           categories[0] if categories else None, points)

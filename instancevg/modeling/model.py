@@ -3,9 +3,10 @@
 image (B,3,S,S) -> EfficientNet-Lite0 C2..C5
 text ids (B,L)  -> MiniLM-L6 (frozen) -> Linear -> T (B,L,d)
 fusion + FPN    -> F4, F8, F16, F32
-global branch   -> pixel embedding P, global mask, existence
+global branch   -> pixel embedding P, global mask, existence (existence_head="pooled")
 AQSM            -> heatmap G, reference points R, queries Q0
 decoder         -> per-layer hidden states -> class / box / instance masks
+                   (+ the [REJ] token's state -> existence, existence_head="rejection_token")
 
 Follows InstanceVG (arXiv 2509.13747, repo Dmmm1997/InstanceVG); deviations for the edge
 budget are noted where they happen (shared value projection, sentence-level text query).
@@ -23,8 +24,10 @@ from .decoder import DeformableDecoder
 from .fusion import masked_mean
 from .heads import InstanceHeads
 from .neck import LanguageFPN
+from .outputs import GroundingOutput, LayerPrediction
 from .pixel_decoder import PixelDecoder
 from .query_selection import AdaptiveQuerySelection
+from .rejection import RejectionToken
 from .text_encoder import TEXT_DIM, MiniLMTextEncoder
 
 
@@ -49,7 +52,8 @@ class InstanceVGModel(nn.Module):
         self.text_proj = nn.Sequential(nn.Linear(TEXT_DIM, d), nn.LayerNorm(d))
         self.neck = LanguageFPN(self.backbone.channels, d, config.mask_dim, config.n_heads, config.ffn_dim,
                                 config.fusion_layers)
-        self.pixel_decoder = PixelDecoder(d, config.mask_dim)
+        self.pixel_decoder = PixelDecoder(d, config.mask_dim, existence=config.existence_head == "pooled")
+        self.rejection = RejectionToken(d) if config.existence_head == "rejection_token" else None
         self.query_selection = AdaptiveQuerySelection(
             d, config.n_heads, config.num_queries, config.point_distance_weight
         )
@@ -71,7 +75,7 @@ class InstanceVGModel(nn.Module):
         """
         return self.backbone(images)
 
-    def ground(self, images: torch.Tensor, text_features: torch.Tensor, text_mask: torch.Tensor) -> dict:
+    def ground(self, images: torch.Tensor, text_features: torch.Tensor, text_mask: torch.Tensor) -> GroundingOutput:
         """Run the grounder on normalised images and text features.
 
         Args:
@@ -84,7 +88,7 @@ class InstanceVGModel(nn.Module):
         return self.ground_features(self.encode_image(images), text_features, text_mask)
 
     def ground_features(self, feats: list[torch.Tensor], text_features: torch.Tensor,
-                        text_mask: torch.Tensor) -> dict:
+                        text_mask: torch.Tensor) -> GroundingOutput:
         """Run the grounder from backbone maps (:meth:`encode_image`) and text features.
 
         Args:
@@ -94,17 +98,7 @@ class InstanceVGModel(nn.Module):
             text_mask: (B, L) int/bool, 1 = valid token.
 
         Returns:
-            dict of tensors:
-              ``pred_logits`` (B, Nq, 2) class logits (fg, no-object) of the last layer;
-              ``pred_boxes`` (B, Nq, 4) cxcywh normalised; ``aux_outputs``: list of
-              {pred_logits, pred_boxes} for earlier layers; ``pred_masks`` (B, Nq, S/4, S/4)
-              instance mask logits; ``mask_embed`` (B, Nq, mask_dim) and ``pixel_embed``
-              (B, mask_dim, S/4, S/4),
-              whose product is ``pred_masks`` (the fused inference mask head reads these);
-              ``global_mask`` (B, 1, S/4, S/4) logits; ``existence``
-              (B, 2) logits (absent, present); ``heatmap`` (B, S/16, S/16) logits;
-              ``reference_points`` (B, Nq, 2) in [0, 1]; ``scores`` (B, Nq)
-              = softmax(class)[fg] * softmax(existence)[present].
+            a :class:`GroundingOutput` (shapes, dtypes and units there).
         """
         text_mask = text_mask.to(torch.long)
         text = self.text_proj(text_features)
@@ -113,28 +107,34 @@ class InstanceVGModel(nn.Module):
         sentence = masked_mean(text, text_mask)
         pixel, global_mask, existence = self.pixel_decoder(feats, sentence)
         sel = self.query_selection(text, text_mask, sentence, feats[2])
-        ref = sel["reference_points"]
-        hidden = self.decoder(sel["queries"], ref, feats[len(feats) - self.config.decoder_levels:], text, text_mask)
-        per_layer = [
-            {"pred_logits": self.heads.classify(h), "pred_boxes": self.heads.boxes(h, ref)} for h in hidden
-        ]
+        queries, ref = sel["queries"], sel["reference_points"]
+        if self.rejection is not None:  # GSVA's [REJ]: decoded after the Nq instance queries
+            queries, points = self.rejection.append(queries, ref, sentence)
+        else:
+            points = ref
+        hidden = self.decoder(queries, points, feats[len(feats) - self.config.decoder_levels:], text, text_mask)
+        if self.rejection is not None:
+            nq = ref.shape[1]
+            existence = self.rejection.existence(hidden[-1][:, nq])
+            hidden = [h[:, :nq] for h in hidden]
+        per_layer = [LayerPrediction(self.heads.classify(h), self.heads.boxes(h, ref)) for h in hidden]
         last = per_layer[-1]
-        scores = last["pred_logits"].softmax(-1)[..., 0] * existence.softmax(-1)[:, 1:2]
+        scores = last.pred_logits.softmax(-1)[..., 0] * existence.softmax(-1)[:, 1:2]
         mask_embed = self.heads.mask_embed(hidden[-1])
-        return {
-            "pred_logits": last["pred_logits"],
-            "pred_boxes": last["pred_boxes"],
-            "aux_outputs": per_layer[:-1],
-            "pred_masks": self.heads.masks(mask_embed, pixel),
-            "mask_embed": mask_embed,
-            "pixel_embed": pixel,
-            "global_mask": global_mask,
-            "existence": existence,
-            "heatmap": sel["heatmap"],
-            "reference_points": ref,
-            "scores": scores,
-        }
+        return GroundingOutput(
+            pred_logits=last.pred_logits,
+            pred_boxes=last.pred_boxes,
+            aux_outputs=per_layer[:-1],
+            pred_masks=self.heads.masks(mask_embed, pixel),
+            mask_embed=mask_embed,
+            pixel_embed=pixel,
+            global_mask=global_mask,
+            existence=existence,
+            heatmap=sel["heatmap"],
+            reference_points=ref,
+            scores=scores,
+        )
 
-    def forward(self, images: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> dict:
+    def forward(self, images: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> GroundingOutput:
         """images (B,3,S,S) normalised, input_ids/attention_mask (B,L) -> outputs of :meth:`ground`."""
         return self.ground(images, self.encode_text(input_ids, attention_mask), attention_mask)

@@ -38,14 +38,16 @@ class PixelDecoder(nn.Module):
 
     Input:  [F4 (B, mask_dim, S/4, S/4), F8, F16, F32 (B, d, H_l, W_l)] and the sentence (B, d).
     Output: pixel embedding P (B, mask_dim, S/4, S/4), global mask logits (B, 1, S/4, S/4) and
-            existence logits (B, 2) ordered (absent, present).
+            existence logits (B, 2) ordered (absent, present), or None when built with
+            ``existence=False`` (the decision is then made elsewhere, e.g. by a rejection token).
     """
 
-    def __init__(self, d: int, mask_dim: int):
+    def __init__(self, d: int, mask_dim: int, existence: bool = True):
         super().__init__()
         self.steps = nn.ModuleList([_UpFuse(d, d, d), _UpFuse(d, d, d), _UpFuse(d, mask_dim, mask_dim)])
         self.global_mask = nn.Conv2d(mask_dim, 1, 1)
-        self.existence = nn.Sequential(nn.Linear(2 * mask_dim + d, d), nn.GELU(), nn.Linear(d, 2))
+        self.existence = (nn.Sequential(nn.Linear(2 * mask_dim + d, d), nn.GELU(), nn.Linear(d, 2))
+                          if existence else None)
 
     def forward(self, feats: list[torch.Tensor], sentence: torch.Tensor):
         """Shapes: see the class docstring."""
@@ -54,6 +56,8 @@ class PixelDecoder(nn.Module):
             x = step(x, feats[lvl])
         pixel = x
         global_mask = self.global_mask(pixel)
+        if self.existence is None:
+            return pixel, global_mask, None
         with float32_region(pixel):  # the no-target decision stays float32 under autocast
             pooled = torch.cat([pixel.mean(dim=(2, 3)), pixel.amax(dim=(2, 3)), sentence], dim=1).float()
             existence = self.existence(pooled)

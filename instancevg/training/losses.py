@@ -103,7 +103,7 @@ def grounding_loss(
     """Total training loss and its parts.
 
     Args:
-        outputs: the dict of :meth:`InstanceVGModel.ground`.
+        outputs: the :class:`GroundingOutput` of :meth:`InstanceVGModel.ground`.
         targets: per sample ``{"boxes": (K,4) cxcywh normalised, "masks": (K,h,w) float in
             [0,1] at the pixel-embedding size, "union": (h,w) float}``; K = 0 for no-target.
         weights, matcher_weights: loss and matching-cost weights.
@@ -114,17 +114,17 @@ def grounding_loss(
     Returns:
         dict with ``loss`` (scalar, the weighted sum) and every unweighted part (detached).
     """
-    device = outputs["pred_logits"].device
+    device = outputs.pred_logits.device
     gt_boxes = [t["boxes"].to(device) for t in targets]
     num_gt = max(float(sum(g.shape[0] for g in gt_boxes)) if num_gt is None else float(num_gt), 1.0)
-    ref = outputs["reference_points"]
+    ref = outputs.reference_points
     parts: dict[str, torch.Tensor] = {}
-    total = outputs["pred_logits"].sum() * 0.0
-    layers = list(outputs.get("aux_outputs", [])) + [outputs]
+    total = outputs.pred_logits.sum() * 0.0
+    layers = outputs.layers()
     last_matches = None
     for li, layer in enumerate(layers):
-        matches = hungarian_match(layer["pred_logits"], layer["pred_boxes"], ref, gt_boxes, matcher_weights)
-        ce, l1, giou = _detection_losses(layer["pred_logits"], layer["pred_boxes"], matches, gt_boxes, num_gt, weights)
+        matches = hungarian_match(layer.pred_logits, layer.pred_boxes, ref, gt_boxes, matcher_weights)
+        ce, l1, giou = _detection_losses(layer.pred_logits, layer.pred_boxes, matches, gt_boxes, num_gt, weights)
         last = li == len(layers) - 1
         w_ce, w_l1, w_giou = (weights.ce, weights.l1, weights.giou) if last else (
             _or(weights.aux_ce, weights.ce), _or(weights.aux_l1, weights.l1), _or(weights.aux_giou, weights.giou))
@@ -133,7 +133,7 @@ def grounding_loss(
         parts[f"ce{suffix}"], parts[f"l1{suffix}"], parts[f"giou{suffix}"] = ce, l1, giou
         last_matches = matches
 
-    masks = outputs["pred_masks"].float()  # (B, Nq, h, w)
+    masks = outputs.pred_masks.float()  # (B, Nq, h, w)
     b, nq = masks.shape[:2]
     flat = masks.flatten(2)
     matched_src, matched_tgt = [], []
@@ -156,16 +156,16 @@ def grounding_loss(
     )
 
     union = torch.stack([t["union"].to(device).float() for t in targets])  # (B, h, w)
-    gm = outputs["global_mask"].float().flatten(1)
+    gm = outputs.global_mask.float().flatten(1)
     global_bce = F.binary_cross_entropy_with_logits(gm, union.flatten(1))
     global_dice = dice_loss(gm, union.flatten(1)).mean()
 
-    heat = outputs["heatmap"].float()
+    heat = outputs.heatmap.float()
     heat_target = F.adaptive_avg_pool2d(union[:, None], heat.shape[-2:])[:, 0]
     heatmap = F.binary_cross_entropy_with_logits(heat, heat_target)
 
     present = torch.tensor([int(g.shape[0] > 0) for g in gt_boxes], device=device)
-    existence = F.cross_entropy(outputs["existence"].float(), present)
+    existence = F.cross_entropy(outputs.existence.float(), present)
 
     total = (
         total

@@ -155,6 +155,11 @@ def build_datasets(cfg: TrainConfig, model_config):
     return train, val
 
 
+def _module_names(keys: list[str]) -> str:
+    """'a.b.c.weight', 'a.b.d.bias' -> 'a.b' (the modules the keys belong to, two levels deep)."""
+    return ", ".join(sorted({".".join(k.split(".")[:2]) for k in keys})) or "-"
+
+
 def _distributed() -> tuple[int, int, int]:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world > 1 and not torch.distributed.is_initialized():
@@ -267,7 +272,10 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, stop_at
         from ..checkpoint import load_weights, read_model_file
 
         _, weights, _ = read_model_file(cfg.init_from)
-        load_weights(model, weights, source=cfg.init_from)
+        fresh, dropped = load_weights(model, weights, source=cfg.init_from, partial=True)
+        if rank == 0 and (fresh or dropped):  # a config option the file was trained without
+            print(f"--init-from {cfg.init_from}: {len(fresh)} weights start fresh "
+                  f"({_module_names(fresh)}), {len(dropped)} unused ({_module_names(dropped)})")
     optimizer = build_optimizer(model, cfg)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(cfg))
     history: list[dict] = []

@@ -1,0 +1,6 @@
+"""``python -m instancevg.cli``: the `instancevg` command."""
+import sys
+
+from . import main
+
+sys.exit(main())
