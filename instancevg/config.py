@@ -61,6 +61,9 @@ class ModelConfig:
             existence head on the pooled pixel embedding and sentence) or ``rejection_token``
             (GSVA's learned ``[REJ]`` token decoded with the instance queries,
             ``instancevg.modeling.rejection``).
+        mask_grounding: build MagNet's Mask Grounding head (``instancevg.modeling.mask_grounding``),
+            trained with the ``mask_grounding`` and ``alignment`` loss terms; training only
+            (never used by ``ground`` or export, dropped by ``instancevg pack``).
         kernels: ``auto`` (Triton kernels on CUDA, references elsewhere), ``triton`` or
             ``reference``; the ``INSTANCEVG_KERNELS`` environment variable overrides it and ONNX
             export always traces the references (``instancevg.kernels.dispatch``).
@@ -96,6 +99,7 @@ class ModelConfig:
     image_mean: tuple[float, float, float] = (0.5, 0.5, 0.5)
     image_std: tuple[float, float, float] = (0.5, 0.5, 0.5)
     existence_head: str = "pooled"
+    mask_grounding: bool = False
     kernels: str = "auto"
 
     def __post_init__(self):

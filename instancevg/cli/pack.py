@@ -1,6 +1,7 @@
 """`instancevg pack`: a release weights file from a training checkpoint or the average of several."""
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 
@@ -11,7 +12,8 @@ def add_parser(sub) -> None:
     k = sub.add_parser("pack", help="turn a training checkpoint (or the average of several) into a release "
                                     "weights file",
                        description="Write model weights (safetensors, config inside) from a training checkpoint, "
-                                   "or from the weight average of several checkpoints of one run.")
+                                   "or from the weight average of several checkpoints of one run. Training-only "
+                                   "parts (the Mask Grounding head) are left out.")
     k.add_argument("--checkpoint", required=True, action="append",
                    help="training checkpoint dir or model .safetensors; repeat to average the weights of several "
                         "checkpoints of one run (instancevg.training.weight_averaging)")
@@ -38,9 +40,10 @@ def run(args) -> int:
         config, state = average_checkpoints(paths)
         model, source = build_model(config, state, source=what[2:]), paths
     if args.consistency:
-        import dataclasses
-
         model.config = dataclasses.replace(model.config, consistency=args.consistency)
+    if model.mask_grounding is not None:  # training-only head: not part of a release file
+        model.mask_grounding = None
+        model.config = dataclasses.replace(model.config, mask_grounding=False)
     save_model(model, args.out, dtype=torch.float16 if args.fp16 else None, extra={"source": source})
     print(f"wrote {args.out} ({Path(args.out).stat().st_size / 2**20:.1f} MiB{what})")
     return 0

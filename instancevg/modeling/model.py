@@ -23,6 +23,7 @@ from ..config import ModelConfig
 from .decoder import DeformableDecoder
 from .fusion import masked_mean
 from .heads import InstanceHeads
+from .mask_grounding import MaskGroundingHead
 from .neck import LanguageFPN
 from .outputs import GroundingOutput, LayerPrediction
 from .pixel_decoder import PixelDecoder
@@ -62,6 +63,8 @@ class InstanceVGModel(nn.Module):
             config.kernels,
         )
         self.heads = InstanceHeads(d, config.mask_dim)
+        self.mask_grounding = (MaskGroundingHead(d, self.backbone.channels[2], config.n_heads, config.ffn_dim)
+                               if config.mask_grounding else None)
 
     def encode_text(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """(B, L) int64 ids and mask -> (B, L, 384) MiniLM token features."""
@@ -135,6 +138,29 @@ class InstanceVGModel(nn.Module):
             scores=scores,
         )
 
-    def forward(self, images: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> GroundingOutput:
-        """images (B,3,S,S) normalised, input_ids/attention_mask (B,L) -> outputs of :meth:`ground`."""
-        return self.ground(images, self.encode_text(input_ids, attention_mask), attention_mask)
+    def forward(self, images: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                masked_input_ids: torch.Tensor | None = None,
+                target_union: torch.Tensor | None = None) -> GroundingOutput:
+        """images (B,3,S,S) normalised, input_ids/attention_mask (B,L) -> outputs of :meth:`ground`.
+
+        Training with ``ModelConfig.mask_grounding`` also passes ``masked_input_ids`` (B, L), the
+        expressions with some words replaced by ``[MASK]``, and ``target_union`` (B, h, w) float,
+        the referred objects' union mask; the output's ``mask_grounding`` then holds the
+        Mask Grounding head's predictions (:mod:`instancevg.modeling.mask_grounding`).
+
+        Raises:
+            ValueError: masked expressions given to a model without the head, or without a union.
+        """
+        feats = self.encode_image(images)
+        text_features = self.encode_text(input_ids, attention_mask)
+        out = self.ground_features(feats, text_features, attention_mask)
+        if masked_input_ids is None:
+            return out
+        if self.mask_grounding is None or target_union is None:
+            raise ValueError("masked_input_ids needs a model built with ModelConfig.mask_grounding and target_union")
+        positions = (masked_input_ids != input_ids) & (attention_mask != 0)
+        out.mask_grounding = self.mask_grounding(
+            feats[2], target_union, self.text_proj(self.encode_text(masked_input_ids, attention_mask)),
+            self.text_proj(text_features), attention_mask, positions, input_ids,
+            self.text_encoder.bert.embeddings.word_embeddings.weight)
+        return out

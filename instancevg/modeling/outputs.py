@@ -10,6 +10,8 @@ from dataclasses import dataclass, fields
 
 import torch
 
+from .mask_grounding import MaskGroundingOutput
+
 
 @dataclass
 class LayerPrediction:
@@ -43,6 +45,8 @@ class GroundingOutput:
         heatmap: (B, S/16, S/16) float32 logits the reference points were selected from.
         reference_points: (B, Nq, 2) reference points (x, y) normalised to [0, 1].
         scores: (B, Nq) float32 in [0, 1] = softmax(pred_logits)[fg] * softmax(existence)[present].
+        mask_grounding: training only, when masked expressions were given
+            (:class:`instancevg.modeling.mask_grounding.MaskGroundingOutput`); else None.
     """
 
     pred_logits: torch.Tensor
@@ -56,16 +60,18 @@ class GroundingOutput:
     heatmap: torch.Tensor
     reference_points: torch.Tensor
     scores: torch.Tensor
+    mask_grounding: MaskGroundingOutput | None = None
 
     def layers(self) -> list[LayerPrediction]:
         """The class/box predictions of every decoder layer, first to last."""
         return [*self.aux_outputs, LayerPrediction(self.pred_logits, self.pred_boxes)]
 
     def select(self, index: slice | torch.Tensor | int) -> "GroundingOutput":
-        """The outputs of the batch rows ``index`` (an int keeps a batch axis of 1)."""
+        """The outputs of the batch rows ``index`` (an int keeps a batch axis of 1), without
+        ``mask_grounding``."""
         if isinstance(index, int):
             index = slice(index, index + 1)
-        values = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "aux_outputs"}
+        values = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("aux_outputs", "mask_grounding")}
         return GroundingOutput(
             aux_outputs=[LayerPrediction(a.pred_logits[index], a.pred_boxes[index]) for a in self.aux_outputs],
             **{k: v[index] for k, v in values.items()},

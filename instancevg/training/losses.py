@@ -8,6 +8,8 @@
   mask * 0.2 (Dice is undefined against an empty target, so only BCE there); global mask
   Dice + BCE against the union; heatmap G BCE * 0.1 against the union at stride 16;
   existence CE * 0.2.
+* With ``ModelConfig.mask_grounding``: MagNet's masked-word CE * 0.1 and cross-modal alignment
+  InfoNCE * 0.1 (``instancevg.training.mask_grounding``).
 
 Quirks of the reference that are fixed on purpose: the reference normalises the mask loss by
 the matched count without a floor (NaN/inf on all-empty batches); here every normaliser is
@@ -21,6 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from .box_ops import box_cxcywh_to_xyxy, generalized_box_iou_pairwise
+from .mask_grounding import alignment_loss, mask_grounding_loss
 from .matcher import MatcherWeights, hungarian_match
 
 
@@ -28,6 +31,8 @@ from .matcher import MatcherWeights, hungarian_match
 class LossWeights:
     """Weights of the loss terms (defaults: docs/DESIGN.md "Losses").
 
+    ``mask_grounding`` and ``alignment`` weigh MagNet's two terms, used only when the outputs
+    carry the Mask Grounding head's predictions (``ModelConfig.mask_grounding``).
     ``detection_scale`` multiplies the whole detection loss (every layer); ``aux_ce`` /
     ``aux_l1`` / ``aux_giou`` weigh the earlier decoder layers (None: as the last layer).
     :data:`LOSS_WEIGHTINGS` names the two settings in use.
@@ -48,6 +53,8 @@ class LossWeights:
     global_dice: float = 1.0
     heatmap: float = 0.1
     existence: float = 0.2
+    mask_grounding: float = 0.1
+    alignment: float = 0.1
 
 
 LOSS_WEIGHTINGS = {
@@ -177,6 +184,11 @@ def grounding_loss(
         + weights.heatmap * heatmap
         + weights.existence * existence
     )
+    if outputs.mask_grounding is not None:  # MagNet's auxiliary terms (training/mask_grounding.py)
+        has_target = present.bool()
+        parts["mask_grounding"] = mask_grounding_loss(outputs.mask_grounding, has_target)
+        parts["alignment"] = alignment_loss(outputs.mask_grounding, has_target)
+        total = total + weights.mask_grounding * parts["mask_grounding"] + weights.alignment * parts["alignment"]
     parts.update(
         mask_bce=mask_bce, mask_dice=mask_dice, unmatched_mask=unmatched_bce, global_bce=global_bce,
         global_dice=global_dice, heatmap=heatmap, existence=existence,

@@ -31,6 +31,7 @@ from ..data.dataset import GroundingCollate
 from ..data.sources import DataSpec, describe_sources, eval_dataset, finite_length, train_dataset
 from ..evaluation.evaluate import evaluate, headline
 from .losses import LOSS_WEIGHTINGS, grounding_loss
+from .mask_grounding import mask_words, word_masking_ids
 from ..modeling.model import InstanceVGModel
 from .train_config import TrainConfig, autocast_dtype, config_dict, lr_lambda, resolve_epochs
 
@@ -308,10 +309,17 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, stop_at
     t0 = time.time()
     step = start
     end = min(cfg.steps, stop_at) if stop_at else cfg.steps
+    collate = loader.collate_fn
+    masking = word_masking_ids(collate.tokenizer.tokenizer) if model_config.mask_grounding else None
     for step, batch in zip(range(start, end), loader):
+        ids, mask = batch["input_ids"], batch["attention_mask"]
+        extra = {}
+        if masking:  # MagNet's Mask Grounding: the same expressions with some words masked, drawn from (seed, step)
+            masked = mask_words(ids, mask, *masking, torch.Generator().manual_seed(cfg.seed * 1_000_003 + step))
+            extra = {"masked_input_ids": masked.to(device),
+                     "target_union": torch.stack([t["union"] for t in batch["targets"]]).to(device)}
         with torch.autocast(device.type, dtype=amp_dtype, enabled=use_amp):
-            out = ddp_model(batch["images"].to(device, non_blocking=True), batch["input_ids"].to(device),
-                            batch["attention_mask"].to(device))
+            out = ddp_model(batch["images"].to(device, non_blocking=True), ids.to(device), mask.to(device), **extra)
         losses = grounding_loss(out, batch["targets"], LOSS_WEIGHTINGS[cfg.loss_weighting],
                                 num_gt=_num_gt(batch["targets"], device, world))
         loss = losses["loss"]
