@@ -61,6 +61,10 @@ class ModelConfig:
             existence head on the pooled pixel embedding and sentence) or ``rejection_token``
             (GSVA's learned ``[REJ]`` token decoded with the instance queries,
             ``instancevg.modeling.rejection``).
+        query_modulation: refine the backbone's C3 and C4 with the expression before the next
+            stage reads them (QRNet's query-aware dynamic attention,
+            ``instancevg.modeling.query_modulation``); the backbone's text-free part is then only
+            the stem to C3, so several expressions in one image share less work.
         mask_grounding: build MagNet's Mask Grounding head (``instancevg.modeling.mask_grounding``),
             trained with the ``mask_grounding`` and ``alignment`` loss terms; training only
             (never used by ``ground`` or export, dropped by ``instancevg pack``).
@@ -99,6 +103,7 @@ class ModelConfig:
     image_mean: tuple[float, float, float] = (0.5, 0.5, 0.5)
     image_std: tuple[float, float, float] = (0.5, 0.5, 0.5)
     existence_head: str = "pooled"
+    query_modulation: bool = False
     mask_grounding: bool = False
     kernels: str = "auto"
 

@@ -69,12 +69,23 @@ class EfficientNetLiteBackbone(nn.Module):
 
     def forward(self, images: torch.Tensor) -> list[torch.Tensor]:
         """(B, 3, S, S) normalised images -> [C2, C3, C4, C5] at strides 4/8/16/32 (channels ``self.channels``)."""
-        x = self.stem(images)
-        feats = []
-        n = len(self.blocks)
-        for idx, block in enumerate(self.blocks):
-            rate = self.drop_connect_rate * idx / n if self.training and self.drop_connect_rate else None
-            x = block(x, drop_connect_rate=rate)
-            if idx in _LEVEL_ENDS:
-                feats.append(x)
+        feats = self.trunk(images)
+        for level in (2, 3):
+            feats.append(self.stage(feats[-1], level))
         return feats
+
+    def trunk(self, images: torch.Tensor) -> list[torch.Tensor]:
+        """(B, 3, S, S) normalised images -> [C2, C3] (the stem and the first two levels)."""
+        feats = [self.stage(self.stem(images), 0)]
+        feats.append(self.stage(feats[-1], 1))
+        return feats
+
+    def stage(self, x: torch.Tensor, level: int) -> torch.Tensor:
+        """Run the blocks of pyramid level ``level`` (0..3 = C2..C5) on the previous level's map
+        (the stem's output for level 0)."""
+        first = _LEVEL_ENDS[level - 1] + 1 if level else 0
+        n = len(self.blocks)
+        for idx in range(first, _LEVEL_ENDS[level] + 1):
+            rate = self.drop_connect_rate * idx / n if self.training and self.drop_connect_rate else None
+            x = self.blocks[idx](x, drop_connect_rate=rate)
+        return x

@@ -27,6 +27,7 @@ from .mask_grounding import MaskGroundingHead
 from .neck import LanguageFPN
 from .outputs import GroundingOutput, LayerPrediction
 from .pixel_decoder import PixelDecoder
+from .query_modulation import QueryModulatedTail
 from .query_selection import AdaptiveQuerySelection
 from .rejection import RejectionToken
 from .text_encoder import TEXT_DIM, MiniLMTextEncoder
@@ -63,6 +64,7 @@ class InstanceVGModel(nn.Module):
             config.kernels,
         )
         self.heads = InstanceHeads(d, config.mask_dim)
+        self.query_modulation = QueryModulatedTail(self.backbone.channels, d) if config.query_modulation else None
         self.mask_grounding = (MaskGroundingHead(d, self.backbone.channels[2], config.n_heads, config.ffn_dim)
                                if config.mask_grounding else None)
 
@@ -71,11 +73,15 @@ class InstanceVGModel(nn.Module):
         return self.text_encoder(input_ids, attention_mask)
 
     def encode_image(self, images: torch.Tensor) -> list[torch.Tensor]:
-        """(B, 3, S, S) normalised images -> backbone maps C2..C5 (strides 4/8/16/32).
+        """(B, 3, S, S) normalised images -> backbone maps C2..C5 (strides 4/8/16/32), or only
+        C2, C3 with ``ModelConfig.query_modulation`` (the later stages then depend on the text
+        and run in :meth:`ground_features`).
 
         The only text-independent part of the network: :meth:`InstanceVG.ground_many` runs it
         once per image and shares the maps between expressions.
         """
+        if self.query_modulation is not None:
+            return self.backbone.trunk(images)
         return self.backbone(images)
 
     def ground(self, images: torch.Tensor, text_features: torch.Tensor, text_mask: torch.Tensor) -> GroundingOutput:
@@ -95,7 +101,8 @@ class InstanceVGModel(nn.Module):
         """Run the grounder from backbone maps (:meth:`encode_image`) and text features.
 
         Args:
-            feats: C2..C5 from :meth:`encode_image`, batch B (expand a single image's maps
+            feats: the maps of :meth:`encode_image` (C2..C5; C2, C3 with query modulation), batch B
+                (expand a single image's maps
                 with ``f.expand(B, -1, -1, -1)`` to ground B expressions in it).
             text_features: (B, L, 384) float from :meth:`encode_text`.
             text_mask: (B, L) int/bool, 1 = valid token.
@@ -106,6 +113,8 @@ class InstanceVGModel(nn.Module):
         text_mask = text_mask.to(torch.long)
         text = self.text_proj(text_features)
         sentence = masked_mean(text, text_mask)
+        if self.query_modulation is not None:  # QRNet: C3 -> C5 refined by the expression
+            feats = self.query_modulation(self.backbone, feats, sentence)
         feats, text = self.neck(feats, text, text_mask, sentence)
         sentence = masked_mean(text, text_mask)
         pixel, global_mask, existence = self.pixel_decoder(feats, sentence)
