@@ -3,7 +3,7 @@
 Run on a GPU machine: ``python -m pytest benchmarks/test_kernels.py --benchmark-columns=median``.
 Every timed call ends with ``torch.cuda.synchronize()`` so the median is the device time of the
 whole call, launch overhead included. Without CUDA every case skips with the reason.
-Shapes (issue 3): the InstanceVG-edge decoder (Q = 10, levels 80²/40²/20²/10² = 8500 tokens,
+Shapes: the InstanceVG-edge decoder (Q = 10, levels 80²/40²/20²/10² = 8500 tokens,
 H = 8, P = 4, Dh = 32) at B = 1 and B = 16; the shipped edge preset, whose decoder attends
 only strides 8/16/32 (2100 tokens); and Deformable-DETR-size decoders (Q = 300 and 900 over the
 four levels of an 800 x 1066 image). The mask head runs at the shipped mask_dim (64) and

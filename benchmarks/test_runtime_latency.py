@@ -6,7 +6,7 @@ Bundles: ``INSTANCEVG_BUNDLE`` (FP32) and ``INSTANCEVG_BUNDLE_INT8`` name existi
 otherwise the shipped model is exported (~1 min) and quantized (~1 min, uint8 activations and
 the ORT CPU op set, the INT8 form ONNX Runtime's x86-64 kernels run) into a temporary directory.
 Threads: ``INSTANCEVG_BENCH_THREADS`` (default 2, both cores of the 2-core target; set 1 to
-compare single-thread figures). Targets (issue 4, 2-core CPU): end-to-end FP32 <= 30 ms median with
+compare single-thread figures). Targets (2-core CPU): end-to-end FP32 <= 30 ms median with
 cached text; INT8 >= 1.5x faster than FP32. Results: benchmarks/RESULTS.md.
 
     python -m pytest benchmarks/test_runtime_latency.py --benchmark-columns=median,iqr,rounds

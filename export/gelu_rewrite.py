@@ -13,8 +13,8 @@ and then runs one ``Gelu`` kernel (or ``BiasGelu`` with the preceding MatMul bia
 Multiplying by 0.5 is exact in binary floating point (barring underflow to subnormals), so the
 rewritten graph computes bit for bit what the exported one does; only ORT's fused kernel rounds
 differently from its ``Erf`` op (about 2e-5 on the shipped grounder's mask logits). The graph
-keeps only standard ONNX ops: TensorRT and other runtimes read it as before. On the shipped
-grounder (24 GELUs, ONNX Runtime 1.31 CPU, 2 threads) it saves about 1 ms of 22.
+keeps only standard ONNX ops: TensorRT and other runtimes read it as before
+(benchmarks/RESULTS.md has the time it saves).
 """
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
     python export/parity.py --bundle BUNDLE [--checkpoint C] [--data procedural|DIR|SPEC] [--n 50]
 
-Criteria (issue 4): boxes within 1e-3 (cxcywh, normalised) on the kept instances, the same kept
+Criteria: boxes within 1e-3 (cxcywh, normalised) on the kept instances, the same kept
 query indices and no-target decisions (score > threshold), and mask IoU >= 0.99 for the union
 mask and every kept instance mask at the original image size. Both sides are post-processed by
 the runtime's ``postprocess_one`` so only the graphs differ; the union-mask IoU of ONNX Runtime +

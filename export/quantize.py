@@ -15,7 +15,7 @@ Q/DQ placement. The default ``int8`` form quantizes only the *inputs* of the qua
 Q/DQ layer-placement recommendations): TensorRT fuses a convolution with the ReLU6 / Clip after it
 and quantizes once, at the next Q. Quantizing a convolution's output instead rounds its
 pre-activation range (about ±90 in the backbone) to 8 bits before the ReLU6 keeps only [0, 6],
-which left about 9 levels there and cost 8 gIoU points. The ``uint8`` form for ONNX Runtime's
+leaving a handful of levels there (benchmarks/RESULTS.md has the accuracy it cost). The ``uint8`` form for ONNX Runtime's
 x86-64 kernels quantizes outputs as well (``--quantize-outputs``), since QLinearConv chains need
 them.
 

@@ -25,8 +25,8 @@ class ModelConfig:
         d_model: width d of the stride-8/16/32 features, the text tokens and the queries.
         mask_dim: width of the stride-4 level: the F4 feature, the pixel embedding P and the
             instance mask embeddings (Mask2Former's ``mask_dim``). The edge preset narrows it to
-            64 because every 256-wide op on the 80x80 map costs as much as the whole backbone on
-            a 2-core CPU (issue 4's 30 ms budget); the original specification's (../shared/DESIGN.md) is 256.
+            64 because every 256-wide op on the 80x80 map costs about as much as the whole backbone
+            on a 2-core CPU (docs/DESIGN.md); the original specification's (../shared/DESIGN.md) is 256.
         decoder_levels: how many of the coarsest pyramid levels the deformable decoder attends
             (3 = strides 8/16/32, as Mask2Former's decoder; 4 adds stride 4, the original specification's 8500-token
             memory). The stride-4 level always feeds the pixel decoder.

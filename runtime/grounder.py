@@ -83,8 +83,8 @@ class Grounder:
             precision: TensorRT engine set ("fp16" / "int8"); default the first built.
             verify: check every file's SHA-256 against the manifest.
             spinning: ONNX Runtime worker threads spin-wait between ops instead of sleeping:
-                faster (about 4 ms of 25 on 2 cores) where nothing else needs those cores, much
-                slower where something does. Off by default.
+                faster where nothing else needs those cores, much slower where something does
+                (benchmarks/RESULTS.md). Off by default.
 
         Raises:
             ValueError: unknown backend name. BundleError: missing directory, manifest or file,

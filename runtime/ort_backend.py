@@ -16,11 +16,9 @@ def session_options(threads: int | None = None, spinning: bool = False):
 
     ``spinning`` (ORT's ``session.intra_op.allow_spinning``) is off by default: spinning worker
     threads keep a core busy between calls, which starves the caller's own pre- and
-    post-processing (and any other process) on a 2-core machine. On the 2-vCPU development
-    machine it saved ~2 ms of a 28 ms end-to-end call when nothing else ran, and cost 50 % when
-    another process competed for the cores; on the grounder alone, 2 threads, it took 25.9 ->
-    21.3 ms in FP32 and 20.9 -> 17.0 ms in INT8 (benchmarks/RESULTS.md). Turn it on only where
-    the grounder has the cores to itself.
+    post-processing (and any other process) on a machine with few cores; it helps only when
+    nothing else competes for them (benchmarks/RESULTS.md has the figures). Turn it on only
+    where the grounder has the cores to itself.
     """
     import onnxruntime as ort
 

@@ -42,15 +42,14 @@ Held-out compositions (compositional generalisation)
     and ``val`` scenes never contain a held-out pair, and their expressions never mention one (not
     even as a no-target). Every ``test`` scene contains at least one held-out object, and for about
     75% of the test samples with a target the referent set is chosen to contain a held-out object
-    (measured ~74% of the targeted test expressions refer to a held-out object; tests check >= 50%).
+    (tests check that at least half of the targeted test expressions refer to one).
 
 Determinism: all randomness comes from ``np.random.default_rng([seed, split_code, index])`` and
 shapes are drawn with OpenCV at integer pixel coordinates (no antialiasing), so the same
 ``(seed, index, split)`` gives the same bytes (given the same NumPy/OpenCV versions: the RNG
 streams are platform independent; vertex coordinates are rounded to integers, so last-ulp
-differences of ``cos``/``sin`` between CPUs could only matter on exact .5 ties). Rendering takes
-~1.2 ms per sample on average (W, H in [256, 448]) on one CPU core; the photographs are loaded once
-per process and cached.
+differences of ``cos``/``sin`` between CPUs could only matter on exact .5 ties). The photographs
+are loaded once per process and cached.
 """
 from __future__ import annotations
 

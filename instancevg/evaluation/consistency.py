@@ -1,4 +1,4 @@
-"""Instance consistency of the kept instances (issue: point, box and mask of one instance agree).
+"""Instance consistency of the kept instances (point, box and mask of one instance agree).
 
 Per kept instance: the IoU of its box with its mask's bounding box
 (:func:`instancevg.runtime.consistency.box_mask_iou`) and whether its reference point (the query's
