@@ -102,8 +102,8 @@ class InstanceVGModel(nn.Module):
 
         Args:
             feats: the maps of :meth:`encode_image` (C2..C5; C2, C3 with query modulation), batch B
-                (expand a single image's maps
-                with ``f.expand(B, -1, -1, -1)`` to ground B expressions in it).
+                (expand a single image's maps with ``f.expand(B, -1, -1, -1)`` to ground B
+                expressions in it).
             text_features: (B, L, 384) float from :meth:`encode_text`.
             text_mask: (B, L) int/bool, 1 = valid token.
 
