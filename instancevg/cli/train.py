@@ -17,7 +17,7 @@ def add_parser(sub) -> None:
                                    "defaults < --recipe < --config < flags < --set. --resume RUN continues exactly.")
     t.add_argument("--data", action="append", metavar="SPEC",
                    help="training source KIND:PATH[:EXTRA][@WEIGHT], repeat for a weighted mixture; KIND is one of "
-                        "grefcoco, refcoco, refcoco+, refcocog, refzom, coco, copy-paste, procedural (a bare "
+                        "grefcoco, refcoco, refcoco+, refcocog, refzom, coco, copy-paste, procedural, parts (a bare "
                         "directory with dataset.json is procedural)")
     t.add_argument("--val-data", action="append", metavar="SPEC",
                    help="validation source (repeatable; default: the val split of each --data source)")

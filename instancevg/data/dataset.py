@@ -17,6 +17,7 @@ from .coco_expressions import candidate_expressions, draw_expression, scene_obje
 from .copy_paste import CopyPasteComposer
 from .mixture import EpochPermutation
 from .procedural import render_sample
+from .procedural_parts import PART_GRANULARITY, render_part_sample
 from .record_json import load_grounding_json
 from .records import GroundingRecord, expand_expressions
 from .transforms import prepare_targets, preprocess_image
@@ -40,13 +41,15 @@ def dataset_info(data_dir: str | Path) -> dict:
 
 
 def _item(image: np.ndarray, text: str, boxes: np.ndarray, masks: np.ndarray, config: ModelConfig, sample_id: str,
-          full_masks: bool = False, categories: list[str] | None = None):
+          full_masks: bool = False, categories: list[str] | None = None, granularity: str | None = None):
     h, w = image.shape[:2]
     target = prepare_targets(boxes, masks, (h, w), config.mask_size)
     target.update(orig_size=(h, w), boxes_xyxy=torch.from_numpy(np.asarray(boxes, np.float32).reshape(-1, 4)),
                   sample_id=sample_id)
     if categories is not None:  # the targets' category names (per-category evaluation)
         target["categories"] = categories
+    if granularity is not None:  # "object" / "part" (per-granularity evaluation)
+        target["granularity"] = granularity
     if full_masks:  # evaluation needs the union at the original size
         target["union_full"] = masks.any(0) if len(masks) else np.zeros((h, w), dtype=bool)
     return {
@@ -74,6 +77,25 @@ class ProceduralGroundingDataset(Dataset):
     def __getitem__(self, i: int) -> dict:
         s = render_sample(self.seed, self.offset + i, self.split)
         return _item(s.image, s.expression, s.boxes, s.masks, self.config, s.sample_id, self.full_masks)
+
+
+class PartsGroundingDataset(Dataset):
+    """Part-level procedural samples rendered on the fly: item i is
+    ``render_part_sample(seed, offset + i, split)`` (:mod:`instancevg.data.procedural_parts`); each
+    target carries ``granularity`` ("part" or "object") for the per-granularity metrics."""
+
+    def __init__(self, config: ModelConfig, seed: int, split: str, length: int, offset: int = 0,
+                 full_masks: bool = False):
+        self.config, self.seed, self.split, self.length, self.offset = config, seed, split, length, offset
+        self.full_masks = full_masks
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, i: int) -> dict:
+        s = render_part_sample(self.seed, self.offset + i, self.split)
+        return _item(s.image, s.expression, s.boxes, s.masks, self.config, s.sample_id, self.full_masks,
+                     granularity=PART_GRANULARITY[s.kind])
 
 
 class RecordsDataset(Dataset):

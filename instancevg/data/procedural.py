@@ -102,7 +102,9 @@ class Sample:
             mask (x2 = last column + 1, y2 = last row + 1). K = 0 for no-target.
         masks: (K, H, W) bool visible part of each referred object (same order as boxes).
         sample_id: ``"{split}-{index:06d}"``.
-        objects: every object of the scene in drawing order (later ones on top).
+        objects: every object of the scene in drawing order (later ones on top):
+            :class:`SceneObject` s here, :class:`~instancevg.data.procedural_parts.PartObject` s in
+            part-level scenes.
         referents: indices into ``objects`` of the referred objects (ascending, matches boxes).
         kind: expression kind, one of :data:`EXPRESSION_KINDS`.
     """

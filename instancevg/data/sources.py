@@ -12,6 +12,7 @@ SPEC                                what
 ``copy-paste:INSTANCES_JSON[:DIR]`` copy-paste scenes from that file's ``train`` split (training only)
 ``procedural:DIR``                  the procedural benchmark (``DIR/dataset.json``); a bare ``DIR``
                                     with a ``dataset.json`` means the same
+``parts:SEED``                      part-level procedural scenes rendered in memory (:mod:`.procedural_parts`)
 =================================== ================================================================
 
 ``@WEIGHT`` (default 1) is the source's sampling weight in a training mixture. Training reads each
@@ -31,14 +32,15 @@ from ..config import ModelConfig
 from .coco import WHOLE_FILE_SPLIT, CocoInstances, default_split_file
 from .copy_paste import CopyPasteComposer
 from .dataset import (CocoGroundingDataset, CopyPasteDataset, CyclicDataset, JsonGroundingDataset,
-                      ProceduralGroundingDataset, RecordsDataset, dataset_info)
+                      PartsGroundingDataset, ProceduralGroundingDataset, RecordsDataset, dataset_info)
 from .mixture import MixtureDataset
 from .refs import REF_KINDS, load_refs, refs_files
 
 __all__ = ["DataSpec", "KINDS", "train_dataset", "eval_dataset", "describe_sources", "finite_length",
            "EVAL_EXPRESSIONS_PER_IMAGE", "EVAL_SEED"]
 
-KINDS = (*REF_KINDS, "coco", "copy-paste", "procedural")
+KINDS = (*REF_KINDS, "coco", "copy-paste", "procedural", "parts")
+PARTS_EVAL_SAMPLES = 500         # parts: evaluation renders this many samples of the split
 EVAL_EXPRESSIONS_PER_IMAGE = 4   # coco: evaluation draws this many expressions per image ...
 EVAL_SEED = 0                    # ... from this seed, whatever the training seed, so every run sees the same set
 
@@ -89,6 +91,8 @@ class DataSpec:
             raise ValueError(f"data source {text!r}: missing PATH after {kind}:")
         if extra and kind == "procedural":
             raise ValueError(f"data source {text!r}: procedural takes only a directory")
+        if kind == "parts" and (extra or not path.isdigit()):
+            raise ValueError(f"data source {text!r}: parts takes one non-negative integer seed (parts:0)")
         return cls(kind, path, extra or None, weight)
 
     def __str__(self) -> str:
@@ -109,6 +113,8 @@ class DataSpec:
             return [refs, instances]
         if self.kind == "procedural":
             return [Path(self.path) / "dataset.json"]
+        if self.kind == "parts":
+            return []  # rendered from the seed
         files = [Path(self.path)]
         split_file = default_split_file(self.path)
         return files + [split_file] if split_file.is_file() else files
@@ -124,6 +130,8 @@ def _coco_split(instances: CocoInstances, split: str) -> str:
 
 
 def _train_part(spec: DataSpec, config: ModelConfig, seed: int, indexes: dict) -> Dataset:
+    if spec.kind == "parts":
+        return PartsGroundingDataset(config, int(spec.path), "train", length=2**62)
     if spec.kind == "procedural":
         info = dataset_info(spec.path)
         if info.get("generator") == "instancevg.procedural":
@@ -168,7 +176,8 @@ def eval_dataset(spec: DataSpec, config: ModelConfig, split: str, limit: int | N
     """A finite evaluation set: one split of a source.
 
     COCO sources draw :data:`EVAL_EXPRESSIONS_PER_IMAGE` expressions per image from
-    :data:`EVAL_SEED` (image ``g % N`` for item g), the same set for every run.
+    :data:`EVAL_SEED` (image ``g % N`` for item g), the same set for every run; ``parts``
+    sources render the first :data:`PARTS_EVAL_SAMPLES` samples of the split.
 
     Raises:
         ValueError: a copy-paste source (training only), an unknown split, or a loader error.
@@ -178,6 +187,11 @@ def eval_dataset(spec: DataSpec, config: ModelConfig, split: str, limit: int | N
                                     full_masks=full_masks)
     if spec.kind in REF_KINDS:
         return RecordsDataset(config, load_refs(spec.kind, spec.path, split, **spec.loader_args()), limit, full_masks)
+    if spec.kind == "parts":
+        if split not in ("train", "val", "test"):
+            raise ValueError(f"{spec}: unknown split {split!r}; parts has train, val and test")
+        return PartsGroundingDataset(config, int(spec.path), split, min(limit or PARTS_EVAL_SAMPLES, PARTS_EVAL_SAMPLES),
+                                     full_masks=full_masks)
     if spec.kind == "copy-paste":
         raise ValueError(f"{spec}: copy-paste scenes are for training only; evaluate on coco:{spec.path}")
     inst = spec.instances()

@@ -52,7 +52,7 @@ def evaluate(model, dataset: Dataset, batch_size: int = 8, device: str | torch.d
             points = out.reference_points[i, r.extra["kept_queries"]].float().cpu().numpy() * (w, h)
             categories = target.get("categories")
             scorer.update(r, target["boxes_xyxy"].numpy(), target["union_full"],
-                          categories[0] if categories else None, points)
+                          categories[0] if categories else None, points, target.get("granularity"))
     model.train(was_training)
     if world > 1:  # every rank ends with the counters of all shards, merged in rank order
         shards = [None] * world
@@ -78,4 +78,7 @@ def format_table(metrics: dict) -> str:
                      f"{100 * c['box/mask-box IoU>=0.5']:.1f} %, mean IoU {c['mean box/mask-box IoU']:.3f}, "
                      f"reference point in mask {100 * c['point in mask']:.1f} %")
         lines.append("  box/mask-box IoU histogram: " + ", ".join(f"{k} {v}" for k, v in c["IoU histogram"].items()))
+    for name, res in metrics.get("RES per granularity", {}).items():
+        lines.append(f"{name}-level expressions ({res['n_samples']}): mIoU {100 * res['mIoU']:.2f}, "
+                     f"oIoU {100 * res['oIoU']:.2f}")
     return "\n".join(lines)
