@@ -11,6 +11,7 @@ import torch
 from instancevg.checkpoint import load_weights
 from instancevg.modeling.model import InstanceVGModel
 from instancevg.modeling.query_modulation import QueryModulation
+from onnx_parity import assert_grounder_matches
 
 
 @pytest.fixture(scope="module")
@@ -95,20 +96,7 @@ def qr_bundle(qr_model, tmp_path_factory):
 @pytest.mark.parametrize("image_batch", [1, 3])
 def test_exports_with_the_same_outputs(qr_model, qr_bundle, image_batch):
     """Image batch 1 (one frame, three expressions: the runtime's call) and one image per expression."""
-    import onnxruntime as ort
-
-    cfg = qr_model.config
-    images, ids, mask = _inputs(cfg, b=3, seed=4, image_batch=image_batch)
-    with torch.no_grad():
-        feats = qr_model.encode_text(ids, mask)
-        ref = qr_model.ground(images.expand(3, -1, -1, -1), feats, mask)
-    gr = ort.InferenceSession(str(qr_bundle / "grounder.onnx"), providers=["CPUExecutionProvider"])
-    scores, boxes, inst, _, exist = gr.run(None, {"image": images.numpy(), "text_features": feats.numpy(),
-                                                  "text_mask": mask.numpy()})
-    np.testing.assert_allclose(scores, ref.scores.numpy(), atol=1e-4)
-    np.testing.assert_allclose(boxes, ref.pred_boxes.numpy(), atol=1e-4)
-    np.testing.assert_allclose(exist, ref.existence.numpy(), atol=1e-3)
-    np.testing.assert_allclose(inst, ref.pred_masks.numpy(), atol=1e-3)
+    assert_grounder_matches(qr_model, qr_bundle, *_inputs(qr_model.config, b=3, seed=4, image_batch=image_batch))
 
 
 def test_int8_quantization_keeps_the_refined_maps(qr_bundle, tmp_path):

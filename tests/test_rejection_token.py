@@ -4,7 +4,6 @@ without it, and exports to ONNX with the same outputs as PyTorch."""
 import copy
 import dataclasses
 
-import numpy as np
 import pytest
 import torch
 
@@ -12,6 +11,7 @@ from instancevg.checkpoint import CheckpointError, load_weights
 from instancevg.config import ModelConfig
 from instancevg.modeling.model import InstanceVGModel
 from instancevg.training.losses import grounding_loss
+from onnx_parity import assert_grounder_matches
 
 
 @pytest.fixture(scope="module")
@@ -100,20 +100,7 @@ def test_starting_from_a_pooled_file(tiny_model, rej_model):
 
 def test_exports_with_the_same_outputs(rej_model, tmp_path):
     pytest.importorskip("onnxruntime", reason="export needs onnxruntime (pip install -e '.[test]')")
-    import onnxruntime as ort
-
     from instancevg.export.export_onnx import export_bundle
 
-    cfg = rej_model.config
     bundle = export_bundle(rej_model, tmp_path / "rej")
-    images, ids, mask = _inputs(cfg, b=3, length=7, seed=3)
-    with torch.no_grad():
-        feats = rej_model.encode_text(ids, mask)
-        ref = rej_model.ground(images, feats, mask)
-    gr = ort.InferenceSession(str(bundle / "grounder.onnx"), providers=["CPUExecutionProvider"])
-    scores, boxes, inst, _, exist = gr.run(None, {"image": images.numpy(), "text_features": feats.numpy(),
-                                                  "text_mask": mask.numpy()})
-    np.testing.assert_allclose(exist, ref.existence.numpy(), atol=1e-3)
-    np.testing.assert_allclose(scores, ref.scores.numpy(), atol=1e-4)
-    np.testing.assert_allclose(boxes, ref.pred_boxes.numpy(), atol=1e-4)
-    np.testing.assert_allclose(inst, ref.pred_masks.numpy(), atol=1e-3)
+    assert_grounder_matches(rej_model, bundle, *_inputs(rej_model.config, b=3, length=7, seed=3))

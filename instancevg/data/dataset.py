@@ -79,18 +79,10 @@ class ProceduralGroundingDataset(Dataset):
         return _item(s.image, s.expression, s.boxes, s.masks, self.config, s.sample_id, self.full_masks)
 
 
-class PartsGroundingDataset(Dataset):
+class PartsGroundingDataset(ProceduralGroundingDataset):
     """Part-level procedural samples rendered on the fly: item i is
     ``render_part_sample(seed, offset + i, split)`` (:mod:`instancevg.data.procedural_parts`); each
     target carries ``granularity`` ("part" or "object") for the per-granularity metrics."""
-
-    def __init__(self, config: ModelConfig, seed: int, split: str, length: int, offset: int = 0,
-                 full_masks: bool = False):
-        self.config, self.seed, self.split, self.length, self.offset = config, seed, split, length, offset
-        self.full_masks = full_masks
-
-    def __len__(self) -> int:
-        return self.length
 
     def __getitem__(self, i: int) -> dict:
         s = render_part_sample(self.seed, self.offset + i, self.split)

@@ -70,6 +70,7 @@ from .procedural_scene import (
     SceneObject,
     _background,
     _place_objects,
+    check_sample_address,
     _scene_specs,
 )
 
@@ -143,10 +144,7 @@ def render_sample(seed: int, index: int, split: str) -> Sample:
     Raises:
         ValueError: unknown split, or negative seed/index.
     """
-    if split not in SPLITS:
-        raise ValueError(f"unknown split {split!r}; expected one of {sorted(SPLITS)}")
-    if seed < 0 or index < 0:
-        raise ValueError(f"seed and index must be non-negative, got seed={seed}, index={index}")
+    check_sample_address(seed, index, split)
     rng = np.random.default_rng([int(seed), SPLITS[split], int(index)])
     w, h = (int(v) * 8 for v in rng.integers(32, 57, size=2))
     kinds = list(KIND_WEIGHTS)

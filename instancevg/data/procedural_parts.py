@@ -26,7 +26,7 @@ import cv2
 import numpy as np
 
 from .procedural import Sample
-from .procedural_scene import COLORS, SPLITS, _background
+from .procedural_scene import COLORS, SPLITS, _background, check_sample_address
 
 PART_OBJECTS: dict[str, tuple[str, str]] = {
     "mug": ("body", "handle"),
@@ -186,10 +186,7 @@ def render_part_sample(seed: int, index: int, split: str) -> Sample:
     Raises:
         ValueError: unknown split, or negative seed/index.
     """
-    if split not in SPLITS:
-        raise ValueError(f"unknown split {split!r}; expected one of {sorted(SPLITS)}")
-    if seed < 0 or index < 0:
-        raise ValueError(f"seed and index must be non-negative, got seed={seed}, index={index}")
+    check_sample_address(seed, index, split)
     rng = np.random.default_rng([int(seed), SPLITS[split], int(index), 7])  # 7: not the object benchmark's stream
     w, h = (int(v) * 8 for v in rng.integers(32, 57, size=2))
     kinds = list(PART_KINDS)

@@ -16,6 +16,14 @@ import numpy as np
 SPLITS: dict[str, int] = {"train": 0, "val": 1, "test": 2}
 """Split name -> split code used in the RNG seed sequence."""
 
+
+def check_sample_address(seed: int, index: int, split: str) -> None:
+    """Raise ValueError for an unknown split or a negative seed/index (one rendered sample's address)."""
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; expected one of {sorted(SPLITS)}")
+    if seed < 0 or index < 0:
+        raise ValueError(f"seed and index must be non-negative, got seed={seed}, index={index}")
+
 COLORS: dict[str, tuple[int, int, int]] = {
     "red": (220, 35, 35),
     "green": (35, 165, 55),
