@@ -202,3 +202,12 @@ def test_trainer_runs_with_mask_grounding(tmp_path):
     assert len(logged) == 2 and all(h["mask_grounding"] > 0 and "alignment" in h for h in logged)
     kept = load_model(tmp_path / "run" / "checkpoints" / "step-0000002")
     assert kept.mask_grounding is not None  # the training checkpoint keeps the head (exact resume)
+
+
+def test_combines_with_query_modulation(tiny_config):
+    """With query modulation the backbone's C4 depends on the text; the head reads the text-free one."""
+    torch.manual_seed(0)
+    model = InstanceVGModel(dataclasses.replace(tiny_config, mask_grounding=True, query_modulation=True,
+                                                pretrained_backbone=False)).eval()
+    out, ids, masked = _forward(model)
+    assert out.mask_grounding.word_logits.shape[0] == int((masked != ids).sum())

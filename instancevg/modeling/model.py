@@ -168,8 +168,9 @@ class InstanceVGModel(nn.Module):
         if self.mask_grounding is None or target_union is None:
             raise ValueError("masked_input_ids needs a model built with ModelConfig.mask_grounding and target_union")
         positions = (masked_input_ids != input_ids) & (attention_mask != 0)
+        c4 = feats[2] if len(feats) > 2 else self.backbone.stage(feats[1], 2)  # text-free C4 (query modulation)
         out.mask_grounding = self.mask_grounding(
-            feats[2], target_union, self.text_proj(self.encode_text(masked_input_ids, attention_mask)),
+            c4, target_union, self.text_proj(self.encode_text(masked_input_ids, attention_mask)),
             self.text_proj(text_features), attention_mask, positions, input_ids,
             self.text_encoder.bert.embeddings.word_embeddings.weight)
         return out
