@@ -1,11 +1,13 @@
 """MagNet's Mask Grounding auxiliary head (``ModelConfig.mask_grounding``; training only).
 
-Chng et al., "Mask Grounding for Referring Image Segmentation", CVPR 2024, Sec. 3: some words
-of the expression are replaced by ``[MASK]``, and a small module predicts them from the
-remaining words, the visual features and the ground-truth mask of the referred objects, which
-forces the visual and text features to agree on which pixels a word is about. A cross-modal
-alignment loss on the same features pulls the mask's visual feature and the sentence feature
-of a sample together and away from the other samples' (Sec. 3.3).
+Chng et al., "Mask Grounding for Referring Image Segmentation", CVPR 2024: some words of the
+expression are replaced by ``[MASK]``, and a small module predicts them from the remaining
+words, the visual features and the ground-truth mask of the referred objects, which forces the
+visual and text features to agree on which pixels a word is about; a cross-modal alignment
+loss (the paper's CAL) pulls matching visual and text features together. The released code
+(yxchng/mask-grounding) holds only evaluation, so the module below is this project's design
+from the paper's description, not a port; the masking rate follows the ovr-cnn masking code
+the authors point to for it (15 % of the non-special tokens).
 
 Adapted to this network:
 

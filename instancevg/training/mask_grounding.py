@@ -2,7 +2,10 @@
 the two loss terms (the head is :class:`instancevg.modeling.mask_grounding.MaskGroundingHead`).
 
 * :func:`mask_words` replaces a random fraction of an expression's words by ``[MASK]``
-  (at least one word per expression; [CLS], [SEP] and padding never);
+  (at least one word per expression; [CLS], [SEP] and padding never). The rate is BERT's 15 %,
+  as the ovr-cnn code MagNet's authors cite for their masking
+  (``maskrcnn_benchmark/modeling/language_backbone/word_embedding.py``); unlike it, a chosen word
+  is always replaced by ``[MASK]`` (ovr-cnn keeps 10 % unchanged);
 * :func:`mask_grounding_loss`: cross-entropy of the masked words' predictions over the
   vocabulary, on samples that have a target (a no-target expression's words cannot be read off
   an empty mask);
