@@ -137,7 +137,7 @@ def test_index_selects_sample():
     a = _fake_outputs([0.1, 0.1, 0.1])
     b = _fake_outputs([0.95, 0.1, 0.1])
     batch = make_outputs(**{f.name: torch.cat([getattr(a, f.name), getattr(b, f.name)])
-                            for f in dataclasses.fields(a) if f.name != "aux_outputs"})
+                            for f in dataclasses.fields(a) if f.name not in ("aux_outputs", "mask_grounding")})
     assert postprocess(batch, 0, "x", (H, W)).no_target
     res = postprocess(batch, 1, "x", (H, W))
     assert not res.no_target and len(res) == 1
