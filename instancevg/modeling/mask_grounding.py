@@ -45,9 +45,10 @@ class MaskGroundingOutput:
             masked word of the batch (row-major over (sample, position)).
         word_targets: (N,) int64 the masked words' true ids.
         word_sample: (N,) int64 the sample each masked word belongs to.
-        visual: (B, d) the sample's visual feature averaged inside its target mask (zeros where
-            the mask is empty), for the alignment loss.
-        text: (B, d) the sample's sentence feature (mean of the unmasked text tokens).
+        visual: (B, d) projection of the sample's visual feature averaged inside its target mask
+            (of zeros where the mask is empty), for the alignment loss.
+        text: (B, d) projection of the sample's sentence feature (mean of the original
+            expression's tokens).
     """
 
     word_logits: torch.Tensor
