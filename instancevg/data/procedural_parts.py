@@ -161,8 +161,7 @@ def _expression(rng: np.random.Generator, kind: str, objects: list[PartObject], 
         return text, [(i, part) for i, o in enumerate(objects) if o.kind == obj_kind]
     if kind == "no_target":
         present = {(o.kind, o.color) for o in objects}
-        colors = PART_COLORS if split == "test" else None
-        absent = [(k, c) for k in PART_OBJECTS for c in (colors or PART_COLORS)
+        absent = [(k, c) for k in PART_OBJECTS for c in PART_COLORS
                   if (k, c) not in present and (split == "test" or (k, c) not in HELD_OUT_PART_COMBOS)]
         obj_kind, color = absent[int(rng.integers(len(absent)))]
         part = PART_OBJECTS[obj_kind][int(rng.integers(2))]
