@@ -34,6 +34,7 @@ from .copy_paste import CopyPasteComposer
 from .dataset import (CocoGroundingDataset, CopyPasteDataset, CyclicDataset, JsonGroundingDataset,
                       PartsGroundingDataset, ProceduralGroundingDataset, RecordsDataset, dataset_info)
 from .mixture import MixtureDataset
+from .procedural_scene import check_sample_address
 from .refs import REF_KINDS, load_refs, refs_files
 
 __all__ = ["DataSpec", "KINDS", "train_dataset", "eval_dataset", "describe_sources", "finite_length",
@@ -188,8 +189,7 @@ def eval_dataset(spec: DataSpec, config: ModelConfig, split: str, limit: int | N
     if spec.kind in REF_KINDS:
         return RecordsDataset(config, load_refs(spec.kind, spec.path, split, **spec.loader_args()), limit, full_masks)
     if spec.kind == "parts":
-        if split not in ("train", "val", "test"):
-            raise ValueError(f"{spec}: unknown split {split!r}; parts has train, val and test")
+        check_sample_address(int(spec.path), 0, split)  # the renderer's own check, before any item is drawn
         return PartsGroundingDataset(config, int(spec.path), split, min(limit or PARTS_EVAL_SAMPLES, PARTS_EVAL_SAMPLES),
                                      full_masks=full_masks)
     if spec.kind == "copy-paste":
