@@ -1,4 +1,5 @@
-"""Latency of one `InstanceVG.ground` call with the shipped model (pytest-benchmark).
+"""Latency of `InstanceVG.ground` with the shipped model, and of `ground_many` with and without
+the QRNet option `query_modulation` (pytest-benchmark).
 
 Run: ``python -m pytest benchmarks -q`` (add ``--benchmark-autosave`` to save a baseline and
 ``--benchmark-compare --benchmark-compare-fail=median:10%`` to fail on a regression).
@@ -11,6 +12,8 @@ import skimage.data
 import torch
 
 from instancevg.api import DEFAULT_WEIGHTS, InstanceVG
+from instancevg.config import get_preset
+from instancevg.modeling.model import InstanceVGModel
 
 
 @pytest.fixture(scope="module")
@@ -29,6 +32,30 @@ def test_ground_cpu_320(benchmark, model):
     result = benchmark(model.ground, image, "the white cup")
     assert result.union_mask.shape == (320, 320)
     assert np.isfinite(result.scores).all()
+
+
+EXPRESSIONS = ("the white cup", "the spoon", "the saucer on the left", "every cup")
+
+
+@pytest.mark.parametrize("n_texts", [1, 4])
+@pytest.mark.parametrize("query_modulation", [False, True], ids=["shared-backbone", "query-modulation"])
+def test_ground_many_cpu_320(benchmark, query_modulation, n_texts):
+    """`ground_many` with 1 or 4 expressions on one 320x320 photo, CPU, edge preset.
+
+    Without the option the whole backbone runs once per frame; with `query_modulation` only the
+    text-free trunk (stem to C3) is shared and the stages after C3 run once per expression, so the
+    cost per extra expression grows. Weights are untrained (latency does not depend on them).
+    """
+    import cv2
+
+    torch.manual_seed(0)
+    config = get_preset("edge", query_modulation=query_modulation)
+    grounder = InstanceVG(InstanceVGModel(config, load_pretrained=False), torch.device("cpu"))
+    image = cv2.resize(skimage.data.coffee(), (320, 320), interpolation=cv2.INTER_AREA)
+    texts = list(EXPRESSIONS[:n_texts])
+    results = benchmark(grounder.ground_many, image, texts)
+    assert [r.text for r in results] == texts
+    assert all(r.union_mask.shape == (320, 320) for r in results)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA: GPU latency is measured on a GPU machine only")
