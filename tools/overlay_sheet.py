@@ -19,6 +19,8 @@ CHECKS = (
     ("chelsea.png", "the cat", "the car"),
     ("astronaut.png", "the person", "the dog"),
     ("motorcycle_left.png", "the motorcycle", "the cat"),
+    ("camera.png", "the man", "the dog"),
+    ("coffee.png", "the white cup", "the cat"),   # the README's first command
 )
 TILE = 360
 
