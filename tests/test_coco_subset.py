@@ -54,6 +54,13 @@ def test_source_without_split_file_is_refused(tmp_path):
     assert not (tmp_path / "o").exists()
 
 
+def test_malformed_split_file_is_a_one_line_error(tmp_path):
+    source = _source(tmp_path)
+    (source.parent / "split.json").write_text('{"train": [1, 2')
+    with pytest.raises(SystemExit, match=r"split\.json: not valid JSON"):
+        coco_subset.main(["--instances", str(source), "--n-train", "1", "--out", str(tmp_path / "o")])
+
+
 @pytest.mark.skipif(not COCO_REAL.is_dir(), reason="needs ../shared/data/coco-real (absent here)")
 def test_loader_reads_the_subset_of_the_real_photos(tmp_path):
     from instancevg.data.coco import CocoInstances

@@ -9,8 +9,8 @@ ids. The N photos are the first N of one seeded permutation of the source's trai
 subsets of one seed are nested (110 of them lie inside 221). The images stay where they are:
 name their folder in the data spec (``coco:OUT/instances.json:IMAGE_DIR``).
 
-Raises SystemExit with a one-line message when the source has no ``split.json`` with a
-``train`` split, or when N is not in 1..(number of train photos).
+Raises SystemExit with a one-line message when the source has no ``split.json``, when that file
+is not valid JSON or has no ``train`` split, or when N is not in 1..(number of train photos).
 """
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ def subset_split(split: dict, n_train: int, seed: int) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     from instancevg.atomic_io import atomic_write_bytes
-    from instancevg.data.coco import default_split_file
+    from instancevg.data.coco import default_split_file, read_json
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--instances", required=True, help="source COCO instances JSON (split.json beside it)")
@@ -56,10 +56,12 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     source = Path(args.instances)
     split_file = default_split_file(source)
-    if not split_file.is_file():
-        sys.exit(f"error: {split_file} not found: the source needs a split.json with a 'train' list")
     try:
-        split = subset_split(json.loads(split_file.read_text()), args.n_train, args.seed)
+        split = read_json(split_file, "split file (the source needs a split.json with a 'train' list)")
+    except (FileNotFoundError, ValueError) as e:
+        sys.exit(f"error: {e}")
+    try:
+        split = subset_split(split, args.n_train, args.seed)
     except ValueError as e:
         sys.exit(f"error: {split_file}: {e}")
     out = Path(args.out)
