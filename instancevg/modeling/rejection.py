@@ -1,18 +1,18 @@
 """An explicit learned rejection token for the no-target decision (``existence_head="rejection_token"``).
 
-GSVA (Xia et al., "GSVA: Generalized Segmentation via Multimodal Large Language Models",
-CVPR 2024) lets its language model emit a ``[REJ]`` token in place of ``[SEG]`` when the
-referred object is absent (LeapLabTHU/GSVA ``data/refer_seg_dataset.py``: ``[REJ]`` exactly when
-the expression's mask is empty), so that "no such object" is decided by a token that reads the
-whole image-text context instead of by a pooled score. GSVA supervises it only through the
-language model's cross-entropy on the answer tokens (``model/modeling_lisa_gsva.py``); here the
-token's existence logits get the existence cross-entropy the pooled head had. This network has no language model; the
-token is the decoder's version of ``[REJ]``: one extra learned query, initialised from the
-sentence feature and anchored at the image centre, decoded together with the instance queries
-(self-attention with them, text cross-attention, MSDeformAttn over the pyramid), whose last
-hidden state gives the existence logits. It replaces the pooled existence head of the pixel
-decoder; the outputs keep their meaning and shapes, so post-processing, export and the runtime
-are unchanged.
+GSVA (Xia et al., "GSVA: Generalized Segmentation via Multimodal Large Language Models", CVPR
+2024) lets its language model emit a ``[REJ]`` token in place of ``[SEG]`` when the referred
+object is absent (LeapLabTHU/GSVA ``data/refer_seg_dataset.py``: ``[REJ]`` exactly when the
+expression's mask is empty), so that "no such object" is decided by a token that reads the whole
+image-text context instead of by a pooled score. GSVA supervises it only through the language
+model's cross-entropy on the answer tokens (``model/modeling_lisa_gsva.py``); here the token's
+existence logits get the existence cross-entropy the pooled head had. This network has no
+language model; the token is the decoder's version of ``[REJ]``: one extra learned query,
+initialised from the sentence feature and anchored at the image centre, decoded together with
+the instance queries (self-attention with them, text cross-attention, MSDeformAttn over the
+pyramid), whose last hidden state gives the existence logits. It replaces the pooled existence
+head of the pixel decoder; the outputs keep their meaning and shapes, so post-processing, export
+and the runtime are unchanged.
 """
 from __future__ import annotations
 
