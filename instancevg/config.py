@@ -68,6 +68,10 @@ class ModelConfig:
         mask_grounding: build MagNet's Mask Grounding head (``instancevg.modeling.mask_grounding``),
             trained with the ``mask_grounding`` and ``alignment`` loss terms; training only
             (never used by ``ground`` or export, dropped by ``instancevg pack``).
+        class_prior: run EfficientNet-Lite0's own ImageNet classifier on every C5 cell and score it
+            against the expression with MiniLM (``instancevg.modeling.class_prior``); the prior
+            biases the AQSM heatmap, each query's foreground logit and the existence logit through
+            gains that start at zero. Exported inside the grounder graph.
         kernels: ``auto`` (Triton kernels on CUDA, references elsewhere), ``triton`` or
             ``reference``; the ``INSTANCEVG_KERNELS`` environment variable overrides it and ONNX
             export always traces the references (``instancevg.kernels.dispatch``).
@@ -105,6 +109,7 @@ class ModelConfig:
     existence_head: str = "pooled"
     query_modulation: bool = False
     mask_grounding: bool = False
+    class_prior: bool = False
     kernels: str = "auto"
 
     def __post_init__(self):

@@ -75,7 +75,8 @@ def run(args) -> int:
         cfg_path = Path(args.resume) / "train_config.json"
         if not cfg_path.is_file():
             raise FileNotFoundError(f"{cfg_path} not found: --resume takes a run directory made by `instancevg train`")
-        cfg = TrainConfig(**json.loads(cfg_path.read_text()))
+        # runs written before mirroring existed drew no flips: keep their sample stream
+        cfg = TrainConfig(**{"hflip": 0.0, **json.loads(cfg_path.read_text())})
         extend = {k: v for k, v in given.items() if k in ("steps", "keep_every", "num_workers", "val_every")}
         if "steps" in extend:
             extend["epochs"] = None  # an explicit length replaces an epoch count

@@ -45,7 +45,7 @@ def write_grefcoco_from_coco(instances_json: str | Path, image_dir: str | Path, 
         data = CocoGroundingDataset(config, images, inst.category_names, seed, length=len(images) * per_image,
                                     shuffle=False)
         for g in range(len(data)):
-            im, _, _, expr = data.expression(g)
+            im, _, _, _, expr = data.expression(g)
             anns = [im.objects[k] for k in expr.targets]
             ann_ids = [o.ann_id for o in anns] or [-1]
             refs.append({

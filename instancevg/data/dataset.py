@@ -20,7 +20,9 @@ from .procedural import render_sample
 from .procedural_parts import PART_GRANULARITY, render_part_sample
 from .record_json import load_grounding_json
 from .records import GroundingRecord, expand_expressions
-from .transforms import prepare_targets, preprocess_image
+from .transforms import hflip, prepare_targets, preprocess_image, swap_left_right
+
+FLIP_SALT = 0x464C50  # flip draws: default_rng([seed, g, FLIP_SALT]), apart from the expression draws
 
 
 def dataset_info(data_dir: str | Path) -> dict:
@@ -91,11 +93,15 @@ class PartsGroundingDataset(ProceduralGroundingDataset):
 
 
 class RecordsDataset(Dataset):
-    """One item per (record, expression) of loaded :class:`GroundingRecord` s (any loader)."""
+    """One item per (record, expression) of loaded :class:`GroundingRecord` s (any loader).
+
+    ``flip_prob`` > 0 (training) mirrors a sample with that probability, drawn from NumPy's global
+    RNG (seeded per global index by the trainer), and swaps "left" and "right" in its expression.
+    """
 
     def __init__(self, config: ModelConfig, records: list[GroundingRecord], limit: int | None = None,
-                 full_masks: bool = False):
-        self.config, self.full_masks = config, full_masks
+                 full_masks: bool = False, flip_prob: float = 0.0):
+        self.config, self.full_masks, self.flip_prob = config, full_masks, flip_prob
         self.items = expand_expressions(records)
         if limit is not None:
             self.items = self.items[:limit]
@@ -111,7 +117,11 @@ class RecordsDataset(Dataset):
                 f"{record.image_path} is {image.shape[1]}x{image.shape[0]} but its record says "
                 f"{record.width}x{record.height}"
             )
-        return _item(image, text, record.boxes, record.masks(), self.config, str(record.image_id), self.full_masks)
+        boxes, masks = record.boxes, record.masks()
+        if self.flip_prob and np.random.random() < self.flip_prob:
+            image, boxes, masks = hflip(image, boxes, masks)
+            text = swap_left_right(text)
+        return _item(image, text, boxes, masks, self.config, str(record.image_id), self.full_masks)
 
 
 class JsonGroundingDataset(RecordsDataset):
@@ -177,46 +187,54 @@ class CocoGroundingDataset(Dataset):
         length: dataset length (training: 2**62; evaluation: N x expressions per image).
         shuffle: permute images per epoch.
         full_masks: keep the union mask at the original size (evaluation).
+        flip_prob: mirror the photo with this probability (drawn from ``rng([seed, g, FLIP_SALT])``)
+            before the expression is generated, so "left" and "right" describe the mirrored scene
+            (training; 0 for evaluation and ``make-data --from-coco``).
     """
 
     def __init__(self, config: ModelConfig, images: list[CocoImage], vocabulary: list[str], seed: int,
-                 length: int, shuffle: bool, full_masks: bool = False):
+                 length: int, shuffle: bool, full_masks: bool = False, flip_prob: float = 0.0):
         if not images:
             raise ValueError("no images to draw grounding samples from")
         self.config, self.images, self.vocabulary, self.seed = config, images, vocabulary, seed
-        self.length, self.full_masks = length, full_masks
+        self.length, self.full_masks, self.flip_prob = length, full_masks, flip_prob
         self.order = EpochPermutation(len(images), seed) if shuffle else None
 
     def __len__(self) -> int:
         return self.length
 
     def expression(self, g: int):
-        """``(CocoImage, image, masks, Expression)`` of item g: the image record, its (H, W, 3) uint8
-        pixels, (K, H, W) masks, and the expression drawn for it, whose targets index
-        ``CocoImage.objects`` (what ``make-data --from-coco`` writes)."""
+        """``(CocoImage, image, masks, boxes, Expression)`` of item g: the image record, its (H, W, 3)
+        uint8 pixels, (K, H, W) masks, (K, 4) xyxy pixel boxes (all mirrored when the flip drew so),
+        and the expression drawn for it, whose targets index ``CocoImage.objects`` (what
+        ``make-data --from-coco`` writes)."""
         im = self.images[self.order(g) if self.order else g % len(self.images)]
         image = load_image(im.image_path)
         if image.shape[:2] != (im.height, im.width):
             raise ValueError(f"{im.image_path} is {image.shape[1]}x{image.shape[0]} but the instances file says "
                              f"{im.width}x{im.height}")
-        masks = im.masks()
+        masks, boxes = im.masks(), np.array([o.box for o in im.objects], np.float32).reshape(-1, 4)
+        if self.flip_prob and np.random.default_rng([self.seed, g, FLIP_SALT]).random() < self.flip_prob:
+            image, boxes, masks = hflip(image, boxes, masks)
         expr, _ = scene_expression(image, masks, [o.category for o in im.objects], [o.iscrowd for o in im.objects],
                                    self.vocabulary, np.random.default_rng([self.seed, g]))
-        return im, image, masks, expr
+        return im, image, masks, boxes, expr
 
     def __getitem__(self, g: int) -> dict:
-        im, image, masks, expr = self.expression(g)
-        return _expression_item(self.config, image, masks, expr, [o.category for o in im.objects],
-                                np.array([o.box for o in im.objects], np.float32), f"coco-{im.image_id}-{g}",
-                                self.full_masks)
+        im, image, masks, boxes, expr = self.expression(g)
+        return _expression_item(self.config, image, masks, expr, [o.category for o in im.objects], boxes,
+                                f"coco-{im.image_id}-{g}", self.full_masks)
 
 
 class CopyPasteDataset(Dataset):
     """Copy-paste compositions (:mod:`instancevg.data.copy_paste`) with generated expressions; item g
-    is drawn from ``rng([seed, g])``. Training only."""
+    is drawn from ``rng([seed, g])``, mirrored before the expression is generated with probability
+    ``flip_prob`` (drawn from ``rng([seed, g, FLIP_SALT])``). Training only."""
 
-    def __init__(self, config: ModelConfig, composer: CopyPasteComposer, vocabulary: list[str], seed: int):
+    def __init__(self, config: ModelConfig, composer: CopyPasteComposer, vocabulary: list[str], seed: int,
+                 flip_prob: float = 0.0):
         self.config, self.composer, self.vocabulary, self.seed = config, composer, vocabulary, seed
+        self.flip_prob = flip_prob
 
     def __len__(self) -> int:
         return 2**62
@@ -224,9 +242,12 @@ class CopyPasteDataset(Dataset):
     def __getitem__(self, g: int) -> dict:
         rng = np.random.default_rng([self.seed, g])
         scene = self.composer.compose(rng)
-        expr, objects = scene_expression(scene.image, scene.masks, scene.categories, scene.crowd, self.vocabulary, rng,
+        image, masks = scene.image, scene.masks
+        if self.flip_prob and np.random.default_rng([self.seed, g, FLIP_SALT]).random() < self.flip_prob:
+            image, _, masks = hflip(image, np.zeros((0, 4), np.float32), masks)
+        expr, objects = scene_expression(image, masks, scene.categories, scene.crowd, self.vocabulary, rng,
                                          scene.visible_fraction)
-        return _expression_item(self.config, scene.image, scene.masks, expr, scene.categories,
+        return _expression_item(self.config, image, masks, expr, scene.categories,
                                 np.array([o.box for o in objects], np.float32), f"copy-paste-{g}", False)
 
 

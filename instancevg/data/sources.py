@@ -130,7 +130,7 @@ def _coco_split(instances: CocoInstances, split: str) -> str:
     return WHOLE_FILE_SPLIT if instances.split_names() == [WHOLE_FILE_SPLIT] else split
 
 
-def _train_part(spec: DataSpec, config: ModelConfig, seed: int, indexes: dict) -> Dataset:
+def _train_part(spec: DataSpec, config: ModelConfig, seed: int, indexes: dict, flip_prob: float) -> Dataset:
     if spec.kind == "parts":
         return PartsGroundingDataset(config, int(spec.path), "train", length=2**62)
     if spec.kind == "procedural":
@@ -139,25 +139,28 @@ def _train_part(spec: DataSpec, config: ModelConfig, seed: int, indexes: dict) -
             return ProceduralGroundingDataset(config, int(info["seed"]), "train", length=2**62)
         return CyclicDataset(JsonGroundingDataset(config, Path(spec.path) / "dataset.json", "train"), seed)
     if spec.kind in REF_KINDS:
-        return CyclicDataset(RecordsDataset(config, load_refs(spec.kind, spec.path, "train", **spec.loader_args())), seed)
+        return CyclicDataset(RecordsDataset(config, load_refs(spec.kind, spec.path, "train", **spec.loader_args()),
+                                            flip_prob=flip_prob), seed)
     key = (spec.path, spec.extra)
     if key not in indexes:  # coco: and copy-paste: on one file parse it once
         indexes[key] = spec.instances()
     inst = indexes[key]
     images = inst.load_split(_coco_split(inst, "train"))
     if spec.kind == "coco":
-        return CocoGroundingDataset(config, images, inst.category_names, seed, length=2**62, shuffle=True)
-    return CopyPasteDataset(config, CopyPasteComposer(images), inst.category_names, seed)
+        return CocoGroundingDataset(config, images, inst.category_names, seed, length=2**62, shuffle=True,
+                                    flip_prob=flip_prob)
+    return CopyPasteDataset(config, CopyPasteComposer(images), inst.category_names, seed, flip_prob=flip_prob)
 
 
-def train_dataset(specs: list[DataSpec], config: ModelConfig, seed: int) -> Dataset:
+def train_dataset(specs: list[DataSpec], config: ModelConfig, seed: int, flip_prob: float = 0.0) -> Dataset:
     """The training stream, indexed by global sample index: one source, or their weighted mixture.
+    ``flip_prob``: probability of mirroring a real-photo sample (coco, copy-paste, released datasets).
 
     Raises:
         ValueError / FileNotFoundError: from the loaders (a bad file or path, named in the message).
     """
     indexes: dict = {}
-    parts = [_train_part(s, config, seed + 1000 * k, indexes) for k, s in enumerate(specs)]
+    parts = [_train_part(s, config, seed + 1000 * k, indexes, flip_prob) for k, s in enumerate(specs)]
     if len(parts) == 1:
         return parts[0]
     return MixtureDataset(parts, [s.weight for s in specs], seed)

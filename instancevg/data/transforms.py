@@ -3,6 +3,8 @@ input (as the InstanceVG reference) and normalisation (:func:`preprocess_image`,
 ``instancevg.preprocess`` and re-exported here), cxcywh boxes and stride-4 mask targets."""
 from __future__ import annotations
 
+import re
+
 import cv2
 import numpy as np
 import torch
@@ -44,3 +46,34 @@ def prepare_targets(boxes_xyxy: np.ndarray, masks: np.ndarray, image_hw: tuple[i
         "masks": torch.from_numpy(small),
         "union": torch.from_numpy(union),
     }
+
+
+_LEFT_RIGHT = re.compile(r"\b(left|right|leftmost|rightmost|left-most|right-most|lefthand|righthand)\b",
+                         re.IGNORECASE)
+_MIRROR = {"left": "right", "right": "left", "leftmost": "rightmost", "rightmost": "leftmost",
+           "left-most": "right-most", "right-most": "left-most", "lefthand": "righthand", "righthand": "lefthand"}
+
+
+def swap_left_right(text: str) -> str:
+    """The expression of the mirrored image: "left" <-> "right" (and -most, -hand forms), case kept
+    for a leading capital. "the cup left of the laptop" -> "the cup right of the laptop"."""
+    def repl(m: re.Match) -> str:
+        word = _MIRROR[m.group(0).lower()]
+        return word.capitalize() if m.group(0)[0].isupper() else word
+
+    return _LEFT_RIGHT.sub(repl, text)
+
+
+def hflip(image: np.ndarray, boxes_xyxy: np.ndarray, masks: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mirror a sample left to right.
+
+    Args:
+        image: (H, W, 3) uint8; boxes_xyxy: (K, 4) float xyxy in pixels; masks: (K, H, W).
+
+    Returns:
+        (image, boxes, masks) mirrored: ``x1' = W - x2``, ``x2' = W - x1`` (contiguous copies).
+    """
+    w = image.shape[1]
+    b = np.asarray(boxes_xyxy, np.float32).reshape(-1, 4)
+    b = np.stack([w - b[:, 2], b[:, 1], w - b[:, 0], b[:, 3]], 1) if len(b) else b
+    return (np.ascontiguousarray(image[:, ::-1]), b, np.ascontiguousarray(masks[:, :, ::-1]))

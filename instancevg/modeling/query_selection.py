@@ -55,7 +55,9 @@ class AdaptiveQuerySelection(nn.Module):
 
     Inputs: text (B, L, d) fused tokens, text_mask (B, L), sentence (B, d), f16 (B, d, h, w).
     Returns dict with ``heatmap`` logits (B, h, w) = max over valid tokens of the text->F16
-    attention logits, ``reference_points`` (B, Nq, 2) in [0, 1], ``queries`` (B, Nq, d).
+    attention logits, ``reference_points`` (B, Nq, 2) in [0, 1], ``queries`` (B, Nq, d). An optional
+    ``heatmap_bias`` (B, h, w) float32 (the ImageNet class prior, :mod:`.class_prior`) is added to the
+    logits before the points are selected.
     """
 
     def __init__(self, d: int, n_heads: int, num_queries: int, distance_weight: float):
@@ -70,7 +72,7 @@ class AdaptiveQuerySelection(nn.Module):
         self.distance_weight = distance_weight
         self.scale = d**-0.5
 
-    def forward(self, text, text_mask, sentence, f16):
+    def forward(self, text, text_mask, sentence, f16, heatmap_bias=None):
         """Shapes: see the class docstring."""
         b, d, h, w = f16.shape
         pos = sine_embed_grid(h, w, d, f16.device).to(f16.dtype)
@@ -79,6 +81,8 @@ class AdaptiveQuerySelection(nn.Module):
         logits = torch.einsum("bld,bnd->bln", self.map_query(t), self.map_key(img + pos)) * self.scale
         logits = logits.masked_fill((text_mask == 0)[:, :, None], -1e4)
         heatmap = logits.amax(dim=1).reshape(b, h, w).float()  # reference points chosen in float32
+        if heatmap_bias is not None:
+            heatmap = heatmap + heatmap_bias
         ref = select_reference_points(torch.sigmoid(heatmap.detach()), self.num_queries, self.distance_weight)
         grid = (2 * ref - 1).unsqueeze(2)  # (B, Nq, 1, 2)
         local = F.grid_sample(f16, grid, mode="bilinear", align_corners=False).squeeze(-1).transpose(1, 2)

@@ -38,6 +38,9 @@ class TrainConfig:
     ``model`` overrides fields of the preset's ModelConfig (``--set mask_dim=256``);
     ``loss_weighting`` names a :data:`instancevg.training.losses.LOSS_WEIGHTINGS` entry; ``backbone_bn``
     ``frozen`` keeps the backbone's BatchNorm statistics fixed (eval mode; affine still trained).
+``hflip`` is the probability of mirroring a real-photo training sample (COCO, copy-paste and
+released-dataset sources; "left" and "right" swap in its expression, or the expression is
+generated on the mirrored photo); procedural sources are never mirrored.
 
     Raises:
         ValueError: ``keep_every`` < 0, no data source, a bad SPEC, or an unknown precision,
@@ -80,6 +83,7 @@ class TrainConfig:
     loss_weighting: str = "design"
     backbone_bn: str = "train"
     text_lr_mult: float = 0.1
+    hflip: float = 0.5
     model: dict = field(default_factory=dict)
     recipe: str | None = None
 
@@ -97,6 +101,8 @@ class TrainConfig:
                 raise ValueError(f"{name} must be one of {list(allowed)}, got {getattr(self, name)!r}")
         if self.keep_every < 0:
             raise ValueError(f"keep_every must be >= 0 (0 keeps only the last 2 checkpoints), got {self.keep_every}")
+        if not 0.0 <= self.hflip <= 1.0:
+            raise ValueError(f"hflip is a probability in [0, 1], got {self.hflip}")
         if self.epochs is not None and not self.epochs > 0:
             raise ValueError(f"epochs must be positive, got {self.epochs}")
         self.model_config()  # unknown model fields fail now, not after the data has loaded

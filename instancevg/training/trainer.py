@@ -31,6 +31,7 @@ from ..data.dataset import GroundingCollate
 from ..data.sources import DataSpec, describe_sources, eval_dataset, finite_length, train_dataset
 from ..evaluation.evaluate import evaluate, headline
 from .losses import LOSS_WEIGHTINGS, grounding_loss
+from .text_cache import TextFeatureCache
 from .mask_grounding import mask_words, word_masking_ids
 from ..modeling.model import InstanceVGModel
 from .train_config import TrainConfig, autocast_dtype, config_dict, lr_lambda, resolve_epochs
@@ -150,7 +151,7 @@ def validation_specs(cfg: TrainConfig) -> list[DataSpec]:
 
 def build_datasets(cfg: TrainConfig, model_config):
     """(training stream indexed by global index, {label: validation dataset with full-size masks})."""
-    train = train_dataset([DataSpec.parse(s) for s in cfg.data], model_config, cfg.seed)
+    train = train_dataset([DataSpec.parse(s) for s in cfg.data], model_config, cfg.seed, flip_prob=cfg.hflip)
     val = {str(spec): eval_dataset(spec, model_config, "val", limit=cfg.val_samples)
            for spec in validation_specs(cfg)}
     return train, val
@@ -267,8 +268,10 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, stop_at
     model_config = cfg.model_config()
     train_set, val_sets = build_datasets(cfg, model_config)
     cfg = resolve_epochs(cfg, finite_length(train_set), world)
-    # ImageNet backbone weights are only needed when no other weights will overwrite them.
-    model = InstanceVGModel(model_config, load_pretrained=not (cfg.init_from or resume)).to(device)
+    # ImageNet weights are only needed when no other weights will overwrite them (with --init-from,
+    # the class prior's classifier may be what the file lacks).
+    pretrained = not resume and (not cfg.init_from or model_config.class_prior)
+    model = InstanceVGModel(model_config, load_pretrained=pretrained).to(device)
     if cfg.init_from and not resume:
         from ..checkpoint import load_weights, read_model_file
 
@@ -311,6 +314,8 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, stop_at
     end = min(cfg.steps, stop_at) if stop_at else cfg.steps
     collate = loader.collate_fn
     masking = word_masking_ids(collate.tokenizer.tokenizer) if model_config.mask_grounding else None
+    # A wholly frozen MiniLM is a fixed function of the ids: encode each distinct expression once.
+    text_cache = TextFeatureCache(model.encode_text) if model.text_encoder.frozen else None
     for step, batch in zip(range(start, end), loader):
         ids, mask = batch["input_ids"], batch["attention_mask"]
         extra = {}
@@ -319,6 +324,8 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, stop_at
             extra = {"masked_input_ids": masked.to(device),
                      "target_union": torch.stack([t["union"] for t in batch["targets"]]).to(device)}
         with torch.autocast(device.type, dtype=amp_dtype, enabled=use_amp):
+            if text_cache is not None:
+                extra["text_features"] = text_cache(ids.to(device), mask.to(device))
             out = ddp_model(batch["images"].to(device, non_blocking=True), ids.to(device), mask.to(device), **extra)
         losses = grounding_loss(out, batch["targets"], LOSS_WEIGHTINGS[cfg.loss_weighting],
                                 num_gt=_num_gt(batch["targets"], device, world))
@@ -343,6 +350,8 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, stop_at
                 entry = {"step": done, "lr": scheduler.get_last_lr()[0],
                          "sec_per_step": (time.time() - t0) / max(1, done - start)}
                 entry.update({k: round(float(v.detach()), 5) for k, v in losses.items()})
+                if text_cache is not None:
+                    entry["text_cache_hit_rate"] = round(text_cache.hits / max(1, text_cache.hits + text_cache.misses), 4)
                 history.append(entry)
                 bar.set_postfix(loss=f"{entry['loss']:.3f}")
         if done % cfg.val_every == 0 or done == cfg.steps:  # every rank validates its shard
