@@ -71,5 +71,6 @@ setup(
         "test": ["pytest", "pytest-benchmark", "triton; platform_system == 'Linux'", *EXPORT_REQUIRES],
         "kernels": ["triton"],
     },
-    entry_points={"console_scripts": ["instancevg=instancevg.cli:main"]},
+    entry_points={"console_scripts": ["instancevg=instancevg.cli:main",
+                                      "instancevg-runtime=instancevg.runtime.cli:main"]},
 )

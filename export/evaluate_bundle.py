@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{b} ({m['n_samples']} samples): "
               + ", ".join(f"{k} {100 * v:.2f}" for k, v in headline(m).items()))
     if args.json:
-        from instancevg.atomic_io import atomic_write_json
+        from instancevg.runtime.atomic_io import atomic_write_json
 
         try:
             atomic_write_json(args.json, json.loads(json.dumps(results, default=float)))

@@ -33,7 +33,7 @@ from instancevg.export.graphs import (
 from instancevg.runtime.bundle import FORMAT, MANIFEST_NAME, file_entries, sha256_file
 from instancevg.runtime.errors import CLI_ERRORS, InstanceVGError, report_error
 
-from instancevg.atomic_io import atomic_directory, atomic_write_json
+from instancevg.runtime.atomic_io import atomic_directory, atomic_write_json
 
 DEFAULT_OPSET = 18
 # Traced at batch 2 so that batch is not specialised to 1; at two lengths' max so L stays symbolic.

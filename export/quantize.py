@@ -42,7 +42,7 @@ import onnx
 from instancevg.runtime.bundle import MANIFEST_NAME, Bundle, BundleError, file_entries
 from instancevg.runtime.errors import CLI_ERRORS, report_error
 
-from instancevg.atomic_io import atomic_directory, atomic_write_json
+from instancevg.runtime.atomic_io import atomic_directory, atomic_write_json
 
 DEFAULT_OP_TYPES = ("Conv", "MatMul", "Gemm")
 # For ONNX Runtime on x86-64 CPUs (the default with --activation-type uint8): quantizing the ops

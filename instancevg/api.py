@@ -15,6 +15,7 @@ from .postprocess import postprocess
 from .preprocess import preprocess_image
 from .runtime.result import GroundingResult
 from .runtime.expressions import check_expression, expression_list
+from .runtime.tracking import ReferringTracker, TrackerSettings
 from .modeling.text_encoder import TextTokenizer
 
 DEFAULT_WEIGHTS = Path(__file__).parent / "weights" / "instancevg_edge.safetensors"
@@ -105,6 +106,31 @@ class InstanceVG:
         return [postprocess(out, i, t, (h, w), self.config.score_threshold, self.config.mask_threshold,
                             self.config.kernels, self.config.nms_iou, self.config.consistency)
                 for i, t in enumerate(texts)]
+
+
+    def track(self, texts, every: int = 1, **settings) -> ReferringTracker:
+        """A tracker of the objects ``texts`` refer to, over BGR video frames (the runtime's
+        :class:`~instancevg.runtime.tracking.ReferringTracker` on :meth:`ground_many`; the same
+        logic as ``Grounder.track``).
+
+        Args:
+            texts: the expressions (a ``str`` is one).
+            every: run the network on every N-th frame; between, boxes and masks follow optical flow.
+            settings: further :class:`~instancevg.runtime.tracking.TrackerSettings` fields
+                (``lost_after``, ``confirm``, ``match_iou``, ``low_score``, ``low_iou``, ``flow``).
+
+        Returns:
+            the tracker; ``tracker.update(frame)`` takes an (H, W, 3) uint8 BGR frame and returns
+            one :class:`~instancevg.runtime.tracking.TrackedResult` per expression.
+
+        Raises:
+            ValueError / TypeError: bad expressions or settings.
+        """
+        def ground_bgr(frame: np.ndarray, batch: list[str]) -> list[GroundingResult]:
+            return self.ground_many(np.ascontiguousarray(frame[..., ::-1]), batch)
+
+        return ReferringTracker(ground_bgr, texts, TrackerSettings(every=every, **settings),
+                                score_threshold=self.config.score_threshold)
 
 
 def image_array(image, max_side: int = GROUNDING_MAX_SIDE) -> np.ndarray:

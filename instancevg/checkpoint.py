@@ -19,7 +19,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from .atomic_io import atomic_path, atomic_write_json
+from .runtime.atomic_io import atomic_path, atomic_write_json
 from .config import ModelConfig
 from .runtime.errors import InstanceVGError
 

@@ -25,6 +25,7 @@ from .expressions import expression_list
 from .frames import check_frame, preprocess_frame
 from .postprocess import postprocess_one
 from .tokenizer import ExpressionTokenizer
+from .tracking import ReferringTracker, TrackerSettings
 
 BACKENDS = ("auto", "tensorrt", "onnxruntime")
 
@@ -179,6 +180,26 @@ class Grounder:
                                 out["global_mask_logits"][i], t, hw, self.score_threshold, self.mask_threshold,
                                 self.nms_iou, self.consistency)
                 for i, t in enumerate(texts)]
+
+    def track(self, texts: str | list[str], every: int = 1, **settings) -> ReferringTracker:
+        """A tracker of the objects ``texts`` refer to (:class:`~.tracking.ReferringTracker` on
+        :meth:`ground`).
+
+        Args:
+            texts: the expressions (a ``str`` is one), grounded together in each grounded frame.
+            every: run the network on every N-th frame; between, boxes and masks follow optical flow.
+            settings: further :class:`~.tracking.TrackerSettings` fields (``lost_after``,
+                ``confirm``, ``match_iou``, ``low_score``, ``low_iou``, ``flow``).
+
+        Returns:
+            the tracker; ``tracker.update(frame)`` takes an (H, W, 3) uint8 BGR frame and returns
+            one :class:`~.tracking.TrackedResult` per expression, in order.
+
+        Raises:
+            ValueError / TypeError: bad expressions or settings.
+        """
+        return ReferringTracker(self.ground, texts, TrackerSettings(every=every, **settings),
+                                score_threshold=self.score_threshold)
 
 
 __all__ = ["BundleError", "Grounder", "TextFeatures"]

@@ -1,11 +1,20 @@
-"""TensorRT engine builder: what runs without TensorRT (arguments, the missing-TensorRT message,
-precision checks, profile shapes); the build itself only where TensorRT and a GPU exist."""
+"""TensorRT engine builder (instancevg.runtime.engine_build, and export/build_engine.py on it):
+what runs without TensorRT (arguments, the missing-TensorRT message, precision checks, profile
+shapes); the build itself only where TensorRT and a GPU exist."""
+import argparse
 import json
 import sys
 
 import pytest
-from instancevg.export import build_engine
+from instancevg.export import build_engine as script
+from instancevg.runtime import engine_build as build_engine
 from instancevg.runtime.bundle import BundleError
+
+
+def _parse(argv, bundle_required=False):
+    p = argparse.ArgumentParser()
+    build_engine.add_arguments(p, bundle_required=bundle_required)
+    return p.parse_args(argv)
 
 MANIFEST = {"input": {"image_size": 320}, "max_text_len": 40, "text_dim": 384, "precision": "fp32"}
 
@@ -24,18 +33,20 @@ def test_profile_shapes():
 
 
 def test_arguments():
-    args = build_engine.parse_args(["--fp16"])
+    args = _parse(["--fp16"])
     assert args.fp16 and not args.int8 and args.bundle is None and args.workspace == 2048
-    args = build_engine.parse_args(["--int8", "--bundle", "b", "--timing-cache", "t.cache", "--workspace", "512"])
+    args = _parse(["--int8", "--bundle", "b", "--timing-cache", "t.cache", "--workspace", "512"])
     assert args.int8 and str(args.bundle) == "b" and str(args.timing_cache) == "t.cache" and args.workspace == 512
     for bad in ([], ["--fp16", "--int8"], ["--fp16", "--workspace", "0"]):
         with pytest.raises(SystemExit):
-            build_engine.parse_args(bad)
+            _parse(bad)
+    with pytest.raises(SystemExit):
+        _parse(["--fp16"], bundle_required=True)
 
 
 def test_missing_tensorrt_message(monkeypatch, capsys, tmp_path):
     monkeypatch.setitem(sys.modules, "tensorrt", None)  # makes `import tensorrt` raise ImportError
-    assert build_engine.main(["--fp16", "--out", str(tmp_path / "b")]) == 2
+    assert script.main(["--fp16", "--out", str(tmp_path / "b")]) == 2
     err = capsys.readouterr().err
     assert "TensorRT is not installed" in err
     assert not (tmp_path / "b").exists()  # nothing exported or faked
@@ -51,9 +62,11 @@ def test_precision_checks(tmp_path, capsys):
         build_engine.check_precision(uint8, "int8")
     build_engine.check_precision(dict(uint8, quantization={"activations": "int8 symmetric per-tensor"}), "int8")
     build_engine.check_precision(MANIFEST, "fp16")
-    assert build_engine.main(["--int8"]) == 2
+    assert script.main(["--int8"]) == 2
     assert "Q/DQ bundle" in capsys.readouterr().err
-    assert build_engine.main(["--fp16", "--bundle", str(tmp_path / "none")]) == 2
+    assert script.main(["--fp16", "--bundle", str(tmp_path / "none")]) == 2
+    with pytest.raises(SystemExit):  # the runtime's own command has no shipped model to export
+        build_engine.main(["--fp16"])
 
 
 def test_int8_refused_on_fp32_bundle(tiny_bundle, capsys):

@@ -338,39 +338,43 @@ print("torch" in sys.modules, sorted(m for m in sys.modules if m.split(".")[0] i
     assert out.stdout.strip() == "False []", out.stdout
 
 
-def test_robot_loop_example_on_a_video_file(tiny_bundle, frames, tmp_path, capsys, monkeypatch):
+def test_loop_and_robot_example_on_a_video_file(tiny_bundle, frames, tmp_path, capsys, monkeypatch):
     import importlib.util
     from pathlib import Path
 
-    spec = importlib.util.spec_from_file_location(
-        "robot_loop", Path(__file__).resolve().parents[1] / "examples" / "robot_loop.py")
-    robot_loop = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(robot_loop)
+    from instancevg.runtime import cli, loop
+
     video, out = tmp_path / "in.avi", tmp_path / "out.mp4"
     frame = cv2.resize(frames[0], (160, 120))
     writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 5.0, (160, 120))
     for _ in range(4):
         writer.write(frame)
     writer.release()
-    args = ["--bundle", str(tiny_bundle), "--source", str(video), "--text", TEXTS[0], "--text", TEXTS[1],
+    args = ["loop", "--bundle", str(tiny_bundle), "--source", str(video), "--text", TEXTS[0], "--text", TEXTS[1],
             "--backend", "onnxruntime", "--no-show", "--max-frames", "3", "--spinning", "--out", str(out)]
-    assert robot_loop.main(args) == 0
-    assert capsys.readouterr().out.startswith("3 frames")
+    assert cli.main(args) == 0
+    assert capsys.readouterr().err.startswith("3 frames")
     check = cv2.VideoCapture(str(out))
     ok, first = check.read()
     check.release()
     assert ok and first.shape == (120, 160, 3)
-    assert robot_loop.main(["--bundle", str(tmp_path / "missing"), "--source", str(video), "--text", "x",
-                            "--no-show"]) == 2
-    capsys.readouterr()
     # as the README shows it (a window asked for), with OpenCV built without GUI support
     monkeypatch.setattr(cv2, "getBuildInformation", lambda: "  Video I/O:\n  GUI:                           NONE\n")
     monkeypatch.chdir(tmp_path)
-    assert robot_loop.main(["--bundle", str(tiny_bundle), "--source", str(video), "--text", TEXTS[0],
-                            "--max-frames", "2"]) == 0
+    assert cli.main(["loop", "--bundle", str(tiny_bundle), "--source", str(video), "--text", TEXTS[0],
+                     "--max-frames", "2"]) == 0
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "headless" in err and robot_loop.HEADLESS_OUT in err
-    check = cv2.VideoCapture(str(tmp_path / robot_loop.HEADLESS_OUT))
+    assert "headless" in err.splitlines()[0] and loop.HEADLESS_OUT in err
+    check = cv2.VideoCapture(str(tmp_path / loop.HEADLESS_OUT))
     assert check.read()[0]
     check.release()
-    assert robot_loop.opencv_has_gui() is False
+    assert loop.opencv_has_gui() is False
+
+    spec = importlib.util.spec_from_file_location(
+        "robot_loop", Path(__file__).resolve().parents[1] / "examples" / "robot_loop.py")
+    robot_loop = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(robot_loop)
+    assert robot_loop.main(["--bundle", str(tiny_bundle), "--source", str(video), "--text", TEXTS[0],
+                            "--max-frames", "3"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert {line.split(":")[0] for line in lines} == {"frame 0", "frame 1", "frame 2"}

@@ -1,7 +1,8 @@
 """The torch-free runtime as its own distribution: build the ``instancevg-runtime`` wheel
 (tools/build_runtime_wheel.py), install it in a fresh virtual environment (no torch, no
-system site-packages; its requirements come from PyPI) and ground a real photo with an exported
-bundle there, getting what the runtime in this environment gets."""
+system site-packages; its requirements come from PyPI) and, there: ground a real photo with an
+exported bundle (getting what the runtime in this environment gets), run the camera loop with
+tracking on a short video, and run ``export/build_engine.py`` (TensorRT absent: one line, exit 2)."""
 import importlib.util
 import json
 import os
@@ -9,6 +10,8 @@ import subprocess
 import sys
 import venv
 from pathlib import Path
+
+from videos import pan_video
 
 import cv2
 import numpy as np
@@ -42,7 +45,9 @@ def test_wheel_metadata_lists_the_runtime_requirements_only(tmp_path):
     tool = _load_tool()
     text = tool.pyproject()
     assert 'name = "instancevg-runtime"' in text and 'packages = ["instancevg.runtime"]' in text
-    assert tool.runtime_requirements() == ["numpy", "opencv-python-headless", "tokenizers", "onnxruntime>=1.17"]
+    assert tool.runtime_requirements() == ["numpy", "opencv-python-headless", "tokenizers", "onnxruntime>=1.17",
+                                           "scipy"]
+    assert 'instancevg-runtime = "instancevg.runtime.cli:main"' in text
     deps = next(line for line in text.splitlines() if line.startswith("dependencies"))
     assert "torch" not in deps and "onnxruntime" in deps
 
@@ -79,3 +84,19 @@ def test_runtime_wheel_installs_and_grounds_a_photo_without_torch(tiny_bundle, t
         assert a["no_target"] == b.no_target and a["union"] == int(b.union_mask.sum())
         np.testing.assert_allclose(np.asarray(a["boxes"]).reshape(-1, 4), b.boxes, atol=1e-3)
         np.testing.assert_allclose(a["scores"], b.scores, atol=1e-5)
+
+    # the camera loop, as the robot runs it: the wheel's console script on a video made here
+    video = pan_video(tmp_path / "pan.mp4", n=6)
+    looped = subprocess.run([str(env_dir / "bin" / "instancevg-runtime"), "loop", "--bundle", str(tiny_bundle),
+                             "--source", str(video), "--text", "the cup", "--no-show", "--json"],
+                            capture_output=True, text=True, env=clean_env, cwd=tmp_path, timeout=300)
+    assert looped.returncode == 0, looped.stderr.strip()[-800:]
+    frames = [json.loads(line) for line in looped.stdout.splitlines()]
+    assert [f["frame"] for f in frames] == list(range(6))
+
+    # engine building: the design card's command and the wheel's, both without TensorRT here
+    for cmd in ([str(python), str(ROOT / "export" / "build_engine.py"), "--bundle", str(tiny_bundle), "--fp16"],
+                [str(env_dir / "bin" / "instancevg-runtime"), "build-engine", "--bundle", str(tiny_bundle), "--fp16"]):
+        built = subprocess.run(cmd, capture_output=True, text=True, env=clean_env, cwd=tmp_path, timeout=300)
+        assert built.returncode == 2, built.stderr
+        assert built.stderr.strip().splitlines() == [built.stderr.strip()] and "TensorRT is not installed" in built.stderr

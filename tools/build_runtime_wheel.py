@@ -57,6 +57,9 @@ description = "InstanceVG-edge torch-free runtime: ground phrases in camera fram
 requires-python = ">=3.10"
 dependencies = [{deps}]
 
+[project.scripts]
+instancevg-runtime = "instancevg.runtime.cli:main"
+
 [tool.setuptools]
 packages = ["instancevg.runtime"]
 """

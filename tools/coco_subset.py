@@ -45,7 +45,7 @@ def subset_split(split: dict, n_train: int, seed: int) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from instancevg.atomic_io import atomic_write_bytes
+    from instancevg.runtime.atomic_io import atomic_write_bytes
     from instancevg.data.coco import default_split_file, read_json
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])

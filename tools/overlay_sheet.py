@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     import skimage
 
     from instancevg.api import InstanceVG, image_array
-    from instancevg.atomic_io import atomic_write_bytes
+    from instancevg.runtime.atomic_io import atomic_write_bytes
     from instancevg.overlay import draw_overlay
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])

@@ -32,7 +32,7 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     """Run the subcommand; returns the exit status (errors propagate to :func:`instancevg.cli.main`)."""
-    from ..atomic_io import atomic_write_json
+    from ..runtime.atomic_io import atomic_write_json
     from ..api import DEFAULT_WEIGHTS
     from ..checkpoint import load_model
     from ..data.sources import DataSpec, eval_dataset

@@ -18,7 +18,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from ..atomic_io import atomic_path, atomic_write_json
+from ..runtime.atomic_io import atomic_path, atomic_write_json
 from ..config import get_preset
 from .coco import CocoInstances, say
 from .dataset import CocoGroundingDataset

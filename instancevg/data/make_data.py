@@ -38,7 +38,7 @@ import numpy as np
 import pycocotools.mask as mask_utils
 from tqdm import tqdm
 
-from instancevg.atomic_io import atomic_write_bytes
+from instancevg.runtime.atomic_io import atomic_write_bytes
 from instancevg.data.procedural import HELD_OUT_COMBOS, Sample, render_sample
 
 __all__ = ["make_data", "sample_record", "DATASET_VERSION"]

@@ -24,7 +24,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler, get_worker_info
 from tqdm import tqdm
 
-from ..atomic_io import atomic_write_bytes, atomic_write_json
+from ..runtime.atomic_io import atomic_write_bytes, atomic_write_json
 from ..checkpoint import latest_checkpoint, load_training_checkpoint, remove_stale_temps, save_training_checkpoint
 from ..data.coco import default_split_file
 from ..data.dataset import GroundingCollate
