@@ -85,3 +85,21 @@ def test_runtime_uses_the_same_check(tiny_bundle):
         with pytest.raises(error, match=match):
             g.ground(frame, value)
     assert [r.text for r in g.ground(frame, ("a", "b"))] == ["a", "b"]
+
+
+@pytest.mark.parametrize("text,warned", [
+    ("очень красная чашка", True), ("白色的杯子", True), ("the white cup", False), ("a mug", False),
+    ("the cup à gauche", False), ("the 2 cups on the left", False)])
+def test_unreadable_expressions_warn_in_one_line(text, warned):
+    import warnings
+
+    from instancevg.modeling.text_encoder import minilm_dir
+    from instancevg.runtime.tokenizer import ExpressionTokenizer
+
+    tok = ExpressionTokenizer(minilm_dir() / "tokenizer.json", 40)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        tok.ids(text)
+    messages = [str(w.message) for w in caught if "unknown to the English text encoder" in str(w.message)]
+    assert len(messages) == int(warned)
+    assert all("\n" not in m for m in messages)
