@@ -84,10 +84,10 @@ def test_two_objects_keep_their_ids_and_low_scores_extend_a_track():
     for i in range(8):
         a, b = _box(10 + 4 * i), _box(120 - 4 * i, y=60)
         if i == 5:  # object b dips under the threshold: only a low-score query remains for it
-            answers.append(_result("mugs", [a], [0.9], low=[(b, 0.55)]))
+            answers.append(_result("mugs", [a], [0.9], low=[(b, 0.6)]))
         else:
             answers.append(_result("mugs", [a, b], [0.9, 0.8]))
-    tracker = ReferringTracker(Script(answers), "mugs", TrackerSettings(lost_after=1))
+    tracker = ReferringTracker(Script(answers), "mugs", TrackerSettings(lost_after=1, confirm=2))
     out = [tracker.update(FRAME)[0] for _ in answers]
     first = {int(i): tuple(np.round(bx[:2])) for i, bx in zip(out[1].track_ids, out[1].boxes)}
     assert len(first) == 2
@@ -95,7 +95,7 @@ def test_two_objects_keep_their_ids_and_low_scores_extend_a_track():
         assert len(r) == 2 and set(r.track_ids.tolist()) == set(first)  # lost_after=1: only the low score saved b
     left = [int(r.track_ids[np.argmin(r.boxes[:, 0])]) for r in out[1:4]]
     assert len(set(left)) == 1
-    assert sorted(out[5].scores.tolist()) == pytest.approx([0.55, 0.9])
+    assert sorted(out[5].scores.tolist()) == pytest.approx([0.6, 0.9])
 
 
 def test_every_n_carries_boxes_by_optical_flow():
