@@ -180,7 +180,8 @@ def summarise(scored: list[dict], seconds: list[float]) -> dict:
             "present reported %": round(100 * sum(s["present_hit"] for s in scored) /
                                         max(1, sum(s["present"] for s in scored)), 1),
             "wrongly found frames": int(sum(s["wrong"] for s in scored)), "frames": frames,
-            "median ms / frame": round(1000 * float(np.median(seconds)), 1) if seconds else None}
+            "median ms / frame": round(1000 * float(np.median(seconds)), 1) if seconds else None,
+            "mean ms / frame": round(1000 * float(np.mean(seconds)), 1) if seconds else None}
 
 
 def videos_from_coco(instances: str, image_dir: str | None, split: str, n_videos: int, n_frames: int):
@@ -220,9 +221,9 @@ DEFAULTS = {"track every=1": TrackerSettings(every=1), "track every=5": TrackerS
 def grid() -> dict[str, TrackerSettings]:
     """Settings compared when choosing the defaults (on train photos only)."""
     out = {}
-    for lost in (2, 3, 4):
-        for confirm in (1, 2, 3):
-            for low in (0.4, 0.55, 1.0):
+    for lost in (1, 2, 3, 4):
+        for confirm in (2, 3, 4):
+            for low in (0.55, 0.65, 1.0):
                 out[f"lost_after={lost} confirm={confirm} low_score={low}"] = TrackerSettings(
                     lost_after=lost, confirm=confirm, low_score=low)
     return out

@@ -1,0 +1,96 @@
+"""Why multi-target answers fail: per number of referred objects (0, 1, 2, 3+), what the model
+keeps and where its queries are.
+
+For each sample of a COCO split (expressions generated from the labels, the evaluation draws)
+it grounds the expression and reports, per target count:
+
+* ``kept``: mean number of instances kept (score > threshold, after NMS and consistency);
+* ``kept matched``: mean number of kept instances that match a distinct target (IoU >= 0.5);
+* ``top-k matched``: of the k best-scoring queries (k = number of targets, before the threshold
+  and NMS), the mean fraction that match a distinct target: whether the queries find the
+  objects at all;
+* ``s1``, ``s2``, ``s3``: median score of the best, second and third query;
+* ``exact``: share of samples whose kept set matches the targets one to one (GREC's F1 = 1).
+
+    python tools/multi_target_report.py --checkpoint instancevg/weights/instancevg_edge.safetensors --split train --limit 400
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+from collections import defaultdict
+
+import numpy as np
+
+from instancevg.runtime.boxes import box_iou_xyxy
+
+
+def matched(pred: np.ndarray, gt: np.ndarray, thr: float = 0.5) -> int:
+    """Greedy one-to-one matches (highest IoU first) between (P, 4) and (G, 4) xyxy boxes."""
+    if not len(pred) or not len(gt):
+        return 0
+    iou = box_iou_xyxy(pred, gt)
+    n = 0
+    while iou.size and iou.max() >= thr:
+        i, j = np.unravel_index(int(iou.argmax()), iou.shape)
+        iou[i, :], iou[:, j] = -1, -1
+        n += 1
+    return n
+
+
+def group(k: int) -> str:
+    return "3+" if k >= 3 else str(k)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--checkpoint", default=None)
+    p.add_argument("--instances", default="../shared/data/coco-real/instances.json")
+    p.add_argument("--images", default="../shared/data/coco-real")
+    p.add_argument("--split", default="train")
+    p.add_argument("--limit", type=int, default=400)
+    p.add_argument("--point-distance-weight", type=float, default=None,
+                   help="override ModelConfig.point_distance_weight (reference-point spread)")
+    p.add_argument("--nms-iou", type=float, default=None, help="override ModelConfig.nms_iou")
+    args = p.parse_args(argv)
+
+    from instancevg import InstanceVG
+    from instancevg.data.sources import DataSpec, eval_dataset
+
+    model = InstanceVG.from_pretrained(args.checkpoint)
+    overrides = {k: v for k, v in (("point_distance_weight", args.point_distance_weight),
+                                   ("nms_iou", args.nms_iou)) if v is not None}
+    if overrides:
+        model.config = dataclasses.replace(model.config, **overrides)
+        model.model.config = model.config
+        model.model.query_selection.distance_weight = model.config.point_distance_weight
+    data = eval_dataset(DataSpec("coco", args.instances, args.images), model.config, args.split)
+    rows = defaultdict(lambda: defaultdict(list))
+    for g in range(min(args.limit, len(data))):
+        _, image, _, boxes, expr = data.expression(g)
+        gt = boxes[list(expr.targets)]
+        r = model.ground(image, expr.text)
+        k = len(gt)
+        scores = np.sort(r.extra["all_scores"])[::-1]
+        row = rows[group(k)]
+        row["kept"].append(len(r.boxes))
+        row["kept matched"].append(matched(r.boxes, gt))
+        row["exact"].append(float(len(r.boxes) == k and matched(r.boxes, gt) == k))
+        if k:
+            top = np.argsort(-r.extra["all_scores"], kind="stable")[:k]
+            row["top-k matched"].append(matched(r.extra["all_boxes"][top], gt) / k)
+        for i in range(3):
+            row[f"s{i + 1}"].append(float(scores[i]))
+    table = {}
+    for key in sorted(rows):
+        row = rows[key]
+        table[key] = {"n": len(row["kept"]), **{m: round(float(np.mean(v)), 3) for m, v in row.items()
+                                               if not m.startswith("s")},
+                      **{m: round(float(np.median(v)), 3) for m, v in row.items() if m.startswith("s")}}
+        print(f"targets {key}: " + json.dumps(table[key]))
+    return 0
+
+
+if __name__ == "__main__":
+    main()
