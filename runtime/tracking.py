@@ -290,9 +290,8 @@ class ReferringTracker:
         confirmed = [ti for ti in lost if tracks[ti].hits >= s.confirm]
         pairs2, _, _ = _assign([tracks[ti] for ti in confirmed], low_boxes, s.low_iou)
         matched = {ti for ti, _ in pairs}
-        for ci, bi in pairs2:
+        for ci, bi in pairs2:  # the box follows the low-score query, but only a kept instance resets the misses
             tracks[confirmed[ci]].correct(low_boxes[bi], float(low_scores[bi]), None)
-            matched.add(confirmed[ci])
         survivors = []
         for ti, t in enumerate(tracks):
             if ti in matched:

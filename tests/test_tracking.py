@@ -79,23 +79,34 @@ def test_an_isolated_false_positive_is_never_reported():
     assert all(tracker.update(FRAME)[0].no_target for _ in answers)
 
 
-def test_two_objects_keep_their_ids_and_low_scores_extend_a_track():
+def test_two_objects_keep_their_ids_and_a_low_score_query_guides_the_box():
     answers = []
     for i in range(8):
         a, b = _box(10 + 4 * i), _box(120 - 4 * i, y=60)
         if i == 5:  # object b dips under the threshold: only a low-score query remains for it
-            answers.append(_result("mugs", [a], [0.9], low=[(b, 0.6)]))
+            answers.append(_result("mugs", [a], [0.9], low=[([b[0] + 3, 60, b[2] + 3, 90], 0.6)]))
         else:
             answers.append(_result("mugs", [a, b], [0.9, 0.8]))
-    tracker = ReferringTracker(Script(answers), "mugs", TrackerSettings(lost_after=1, confirm=2))
+    tracker = ReferringTracker(Script(answers), "mugs", TrackerSettings(lost_after=2, confirm=2))
     out = [tracker.update(FRAME)[0] for _ in answers]
-    first = {int(i): tuple(np.round(bx[:2])) for i, bx in zip(out[1].track_ids, out[1].boxes)}
+    first = set(out[1].track_ids.tolist())
     assert len(first) == 2
     for r in out[1:]:
-        assert len(r) == 2 and set(r.track_ids.tolist()) == set(first)  # lost_after=1: only the low score saved b
+        assert len(r) == 2 and set(r.track_ids.tolist()) == first
     left = [int(r.track_ids[np.argmin(r.boxes[:, 0])]) for r in out[1:4]]
     assert len(set(left)) == 1
+    b5 = out[5].boxes[np.argmax(out[5].boxes[:, 0])]
+    np.testing.assert_allclose(b5, [120 - 20 + 3, 60, 150 - 20 + 3, 90])  # the low-score query's box
     assert sorted(out[5].scores.tolist()) == pytest.approx([0.6, 0.9])
+    assert out[5].ages.tolist() in ([0, 1], [1, 0])  # the low-score frame still counts as a miss
+
+
+def test_low_score_queries_alone_do_not_keep_an_object():
+    answers = [_result("cup", [_box(40)], [0.9])] * 3
+    answers += [_result("cup", [], [], low=[(_box(40), 0.65)])] * 6  # the object left; a weak look-alike stays
+    tracker = ReferringTracker(Script(answers), "cup", TrackerSettings(confirm=2, lost_after=3))
+    found = [not tracker.update(FRAME)[0].no_target for _ in answers]
+    assert found == [False, True, True, True, True, False, False, False, False]
 
 
 def test_every_n_carries_boxes_by_optical_flow():
