@@ -141,3 +141,20 @@ def test_every_positive_kind_reachable(kind):
     c = candidate_expressions(objs, W, H, VOCAB)
     seen = {draw_expression(c, np.random.default_rng([1, i])).kind for i in range(400)}
     assert kind in seen
+
+
+def test_multi_target_weight_raises_the_share_of_group_expressions():
+    objs = [obj("cup", 10, 100, 60, 160), obj("cup", 300, 100, 350, 160), obj("laptop", 120, 50, 260, 200)]
+    c = candidate_expressions(objs, W, H, VOCAB)
+
+    def share(weight):
+        drawn = [draw_expression(c, np.random.default_rng([1, i]), multi_target_weight=weight) for i in range(3000)]
+        positive = [e for e in drawn if e.targets]
+        return np.mean([len(e.targets) > 1 for e in positive]), np.mean([not e.targets for e in drawn])
+
+    base, empty1 = share(1.0)
+    more, empty4 = share(4.0)
+    assert more > base + 0.15
+    assert abs(empty4 - empty1) < 0.03  # the no-target rate does not move
+    with pytest.raises(ValueError, match="multi_target_weight"):
+        draw_expression(c, np.random.default_rng(0), multi_target_weight=0)

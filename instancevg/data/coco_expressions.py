@@ -303,17 +303,32 @@ def _relation_expressions(objects, groups: dict[str, list[int]], side, add) -> N
 
 
 def draw_expression(candidates: dict[str, list[Expression]], rng: np.random.Generator,
-                    no_target_rate: float = NO_TARGET_RATE) -> Expression | None:
+                    no_target_rate: float = NO_TARGET_RATE, multi_target_weight: float = 1.0) -> Expression | None:
     """One expression: with probability ``no_target_rate`` (when the scene has one) a no-target kind
     chosen uniformly among those present, else a kind by :data:`KIND_WEIGHTS` among those present;
     then an expression of the kind uniformly.
 
+    ``multi_target_weight`` > 1 makes expressions that refer to two or more objects that many
+    times likelier: each positive expression weighs its kind's weight shared among the kind's
+    expressions, times ``multi_target_weight`` when it has several targets (1.0, the default,
+    draws exactly as before).
+
     Returns None when the scene has no candidate at all.
+
+    Raises:
+        ValueError: ``multi_target_weight`` is not positive.
     """
+    if not multi_target_weight > 0:
+        raise ValueError(f"multi_target_weight must be positive, got {multi_target_weight}")
     positive = [k for k in KIND_WEIGHTS if candidates.get(k)]
     empty = [k for k in NO_TARGET_KINDS if candidates.get(k)]
     if empty and (not positive or rng.random() < no_target_rate):
         pool = candidates[empty[int(rng.integers(len(empty)))]]
+    elif positive and multi_target_weight != 1.0:
+        pool = [e for k in positive for e in candidates[k]]
+        w = np.array([KIND_WEIGHTS[k] / len(candidates[k]) * (multi_target_weight if len(e.targets) > 1 else 1.0)
+                      for k in positive for e in candidates[k]])
+        return pool[int(rng.choice(len(pool), p=w / w.sum()))]
     elif positive:
         w = np.array([KIND_WEIGHTS[k] for k in positive])
         pool = candidates[positive[int(rng.choice(len(positive), p=w / w.sum()))]]

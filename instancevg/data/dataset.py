@@ -147,7 +147,7 @@ class CyclicDataset(Dataset):
 
 
 def scene_expression(image: np.ndarray, masks: np.ndarray, categories, crowd, vocabulary,
-                     rng: np.random.Generator, visible=None):
+                     rng: np.random.Generator, visible=None, multi_target_weight: float = 1.0):
     """One generated expression for a labelled scene (:mod:`.coco_expressions`).
 
     Returns:
@@ -158,7 +158,8 @@ def scene_expression(image: np.ndarray, masks: np.ndarray, categories, crowd, vo
     """
     h, w = image.shape[:2]
     objects = scene_objects(image, masks, categories, crowd, visible)
-    expr = draw_expression(candidate_expressions(objects, w, h, vocabulary), rng)
+    expr = draw_expression(candidate_expressions(objects, w, h, vocabulary), rng,
+                           multi_target_weight=multi_target_weight)
     if expr is None:
         raise ValueError("no expression can be generated for this scene")
     return expr, objects
@@ -190,14 +191,18 @@ class CocoGroundingDataset(Dataset):
         flip_prob: mirror the photo with this probability (drawn from ``rng([seed, g, FLIP_SALT])``)
             before the expression is generated, so "left" and "right" describe the mirrored scene
             (training; 0 for evaluation and ``make-data --from-coco``).
+        multi_target_weight: how much likelier expressions with several targets are drawn
+            (:func:`~.coco_expressions.draw_expression`; training; 1.0 = as generated).
     """
 
     def __init__(self, config: ModelConfig, images: list[CocoImage], vocabulary: list[str], seed: int,
-                 length: int, shuffle: bool, full_masks: bool = False, flip_prob: float = 0.0):
+                 length: int, shuffle: bool, full_masks: bool = False, flip_prob: float = 0.0,
+                 multi_target_weight: float = 1.0):
         if not images:
             raise ValueError("no images to draw grounding samples from")
         self.config, self.images, self.vocabulary, self.seed = config, images, vocabulary, seed
         self.length, self.full_masks, self.flip_prob = length, full_masks, flip_prob
+        self.multi_target_weight = multi_target_weight
         self.order = EpochPermutation(len(images), seed) if shuffle else None
 
     def __len__(self) -> int:
@@ -217,7 +222,8 @@ class CocoGroundingDataset(Dataset):
         if self.flip_prob and np.random.default_rng([self.seed, g, FLIP_SALT]).random() < self.flip_prob:
             image, boxes, masks = hflip(image, boxes, masks)
         expr, _ = scene_expression(image, masks, [o.category for o in im.objects], [o.iscrowd for o in im.objects],
-                                   self.vocabulary, np.random.default_rng([self.seed, g]))
+                                   self.vocabulary, np.random.default_rng([self.seed, g]),
+                                   multi_target_weight=self.multi_target_weight)
         return im, image, masks, boxes, expr
 
     def __getitem__(self, g: int) -> dict:
@@ -232,9 +238,9 @@ class CopyPasteDataset(Dataset):
     ``flip_prob`` (drawn from ``rng([seed, g, FLIP_SALT])``). Training only."""
 
     def __init__(self, config: ModelConfig, composer: CopyPasteComposer, vocabulary: list[str], seed: int,
-                 flip_prob: float = 0.0):
+                 flip_prob: float = 0.0, multi_target_weight: float = 1.0):
         self.config, self.composer, self.vocabulary, self.seed = config, composer, vocabulary, seed
-        self.flip_prob = flip_prob
+        self.flip_prob, self.multi_target_weight = flip_prob, multi_target_weight
 
     def __len__(self) -> int:
         return 2**62
@@ -246,7 +252,7 @@ class CopyPasteDataset(Dataset):
         if self.flip_prob and np.random.default_rng([self.seed, g, FLIP_SALT]).random() < self.flip_prob:
             image, _, masks = hflip(image, np.zeros((0, 4), np.float32), masks)
         expr, objects = scene_expression(image, masks, scene.categories, scene.crowd, self.vocabulary, rng,
-                                         scene.visible_fraction)
+                                         scene.visible_fraction, self.multi_target_weight)
         return _expression_item(self.config, image, masks, expr, scene.categories,
                                 np.array([o.box for o in objects], np.float32), f"copy-paste-{g}", False)
 

@@ -130,7 +130,8 @@ def _coco_split(instances: CocoInstances, split: str) -> str:
     return WHOLE_FILE_SPLIT if instances.split_names() == [WHOLE_FILE_SPLIT] else split
 
 
-def _train_part(spec: DataSpec, config: ModelConfig, seed: int, indexes: dict, flip_prob: float) -> Dataset:
+def _train_part(spec: DataSpec, config: ModelConfig, seed: int, indexes: dict, flip_prob: float,
+                multi_target_weight: float) -> Dataset:
     if spec.kind == "parts":
         return PartsGroundingDataset(config, int(spec.path), "train", length=2**62)
     if spec.kind == "procedural":
@@ -148,19 +149,24 @@ def _train_part(spec: DataSpec, config: ModelConfig, seed: int, indexes: dict, f
     images = inst.load_split(_coco_split(inst, "train"))
     if spec.kind == "coco":
         return CocoGroundingDataset(config, images, inst.category_names, seed, length=2**62, shuffle=True,
-                                    flip_prob=flip_prob)
-    return CopyPasteDataset(config, CopyPasteComposer(images), inst.category_names, seed, flip_prob=flip_prob)
+                                    flip_prob=flip_prob, multi_target_weight=multi_target_weight)
+    return CopyPasteDataset(config, CopyPasteComposer(images), inst.category_names, seed, flip_prob=flip_prob,
+                            multi_target_weight=multi_target_weight)
 
 
-def train_dataset(specs: list[DataSpec], config: ModelConfig, seed: int, flip_prob: float = 0.0) -> Dataset:
+def train_dataset(specs: list[DataSpec], config: ModelConfig, seed: int, flip_prob: float = 0.0,
+                  multi_target_weight: float = 1.0) -> Dataset:
     """The training stream, indexed by global sample index: one source, or their weighted mixture.
-    ``flip_prob``: probability of mirroring a real-photo sample (coco, copy-paste, released datasets).
+    ``flip_prob``: probability of mirroring a real-photo sample (coco, copy-paste, released datasets);
+    ``multi_target_weight``: how much likelier generated expressions with several targets are
+    (coco, copy-paste; :func:`instancevg.data.coco_expressions.draw_expression`).
 
     Raises:
         ValueError / FileNotFoundError: from the loaders (a bad file or path, named in the message).
     """
     indexes: dict = {}
-    parts = [_train_part(s, config, seed + 1000 * k, indexes, flip_prob) for k, s in enumerate(specs)]
+    parts = [_train_part(s, config, seed + 1000 * k, indexes, flip_prob, multi_target_weight)
+             for k, s in enumerate(specs)]
     if len(parts) == 1:
         return parts[0]
     return MixtureDataset(parts, [s.weight for s in specs], seed)

@@ -40,7 +40,8 @@ class TrainConfig:
     ``frozen`` keeps the backbone's BatchNorm statistics fixed (eval mode; affine still trained).
 ``hflip`` is the probability of mirroring a real-photo training sample (COCO, copy-paste and
 released-dataset sources; "left" and "right" swap in its expression, or the expression is
-generated on the mirrored photo); procedural sources are never mirrored.
+generated on the mirrored photo); procedural sources are never mirrored. ``multi_target_weight``
+makes generated expressions (COCO, copy-paste) that refer to several objects that many times likelier.
 
     Raises:
         ValueError: ``keep_every`` < 0, no data source, a bad SPEC, or an unknown precision,
@@ -84,6 +85,7 @@ generated on the mirrored photo); procedural sources are never mirrored.
     backbone_bn: str = "train"
     text_lr_mult: float = 0.1
     hflip: float = 0.5
+    multi_target_weight: float = 1.0
     model: dict = field(default_factory=dict)
     recipe: str | None = None
 
@@ -101,6 +103,8 @@ generated on the mirrored photo); procedural sources are never mirrored.
                 raise ValueError(f"{name} must be one of {list(allowed)}, got {getattr(self, name)!r}")
         if self.keep_every < 0:
             raise ValueError(f"keep_every must be >= 0 (0 keeps only the last 2 checkpoints), got {self.keep_every}")
+        if not self.multi_target_weight > 0:
+            raise ValueError(f"multi_target_weight must be positive, got {self.multi_target_weight}")
         if not 0.0 <= self.hflip <= 1.0:
             raise ValueError(f"hflip is a probability in [0, 1], got {self.hflip}")
         if self.epochs is not None and not self.epochs > 0:

@@ -151,7 +151,8 @@ def validation_specs(cfg: TrainConfig) -> list[DataSpec]:
 
 def build_datasets(cfg: TrainConfig, model_config):
     """(training stream indexed by global index, {label: validation dataset with full-size masks})."""
-    train = train_dataset([DataSpec.parse(s) for s in cfg.data], model_config, cfg.seed, flip_prob=cfg.hflip)
+    train = train_dataset([DataSpec.parse(s) for s in cfg.data], model_config, cfg.seed, flip_prob=cfg.hflip,
+                          multi_target_weight=cfg.multi_target_weight)
     val = {str(spec): eval_dataset(spec, model_config, "val", limit=cfg.val_samples)
            for spec in validation_specs(cfg)}
     return train, val
