@@ -16,8 +16,9 @@ al., ECCV 2022, ``yolox/tracker/byte_tracker.py``):
    its track; a low-score query never starts a track;
 4. an unmatched instance starts a tentative track; an unmatched track counts a miss.
 
-Existence hysteresis: a track is reported after ``confirm`` matched grounded frames in a row
-(so an expression turns from no-target to found only then) and is kept, coasting on its motion
+Existence hysteresis: a track is reported after ``confirm`` matched grounded frames, with no
+frame in between that lacks both a kept instance and a low-score query for it (so an expression
+turns from no-target to found only then) and is kept, coasting on its motion
 model, until ``lost_after`` grounded frames in a row without a match (so found turns to
 no-target only then). ``every=N`` runs the network on every N-th frame only; in between, boxes
 and masks are carried by sparse optical flow (``cv2.calcOpticalFlowPyrLK``, the median motion of
@@ -287,21 +288,20 @@ class ReferringTracker:
         for ti, bi in pairs:
             tracks[ti].correct(boxes[bi], float(result.scores[bi]), np.asarray(result.masks[bi], bool))
         low_boxes, low_scores = self._low_score_queries(result, boxes)
-        confirmed = [ti for ti in lost if tracks[ti].hits >= s.confirm]
-        pairs2, _, _ = _assign([tracks[ti] for ti in confirmed], low_boxes, s.low_iou)
-        matched = {ti for ti, _ in pairs}
-        for ci, bi in pairs2:  # the box follows the low-score query, but only a kept instance resets the misses
-            tracks[confirmed[ci]].correct(low_boxes[bi], float(low_scores[bi]), None)
-        survivors = []
+        pairs2, _, _ = _assign([tracks[ti] for ti in lost], low_boxes, s.low_iou)
+        matched, weak = {ti for ti, _ in pairs}, set()
+        for li, bi in pairs2:  # the box follows the low-score query, but only a kept instance resets the misses
+            tracks[lost[li]].correct(low_boxes[bi], float(low_scores[bi]), None)
+            weak.add(lost[li])
+        keep = []
         for ti, t in enumerate(tracks):
             if ti in matched:
                 t.hits, t.misses = t.hits + 1, 0
-                survivors.append(t)
+                keep.append(t)
                 continue
-            t.misses += 1  # a tentative track must match on consecutive grounded frames
-            if t.hits >= s.confirm and t.misses < s.lost_after:
-                survivors.append(t)
-        keep = survivors
+            t.misses += 1
+            if t.misses < s.lost_after and (t.hits >= s.confirm or ti in weak):
+                keep.append(t)  # a tentative track survives a frame only on a low-score query
         for bi in fresh:
             keep.append(_Track(self._next_id, boxes[bi], float(result.scores[bi]),
                                np.asarray(result.masks[bi], bool), hw))

@@ -134,3 +134,12 @@ def test_a_new_resolution_drops_every_track():
     big = tracker.update(np.full((2 * H, 2 * W, 3), 90, np.uint8))[0]
     assert a == b and big.track_ids.tolist() not in (a, []) and big.image_size == (2 * H, 2 * W)
     assert big.masks.shape == (1, 2 * H, 2 * W)
+
+
+def test_an_object_flickering_around_the_threshold_is_confirmed():
+    # kept on even frames, only a low-score query on odd ones: four kept matches confirm it
+    answers = [_result("flag", [_box(40)], [0.75]) if i % 2 == 0 else _result("flag", [], [], low=[(_box(40), 0.6)])
+               for i in range(10)]
+    tracker = ReferringTracker(Script(answers), "flag", TrackerSettings(confirm=4, lost_after=4))
+    found = [not tracker.update(FRAME)[0].no_target for _ in answers]
+    assert found == [False] * 6 + [True] * 4
