@@ -87,7 +87,7 @@ def test_two_objects_keep_their_ids_and_a_low_score_query_guides_the_box():
             answers.append(_result("mugs", [a], [0.9], low=[([b[0] + 3, 60, b[2] + 3, 90], 0.6)]))
         else:
             answers.append(_result("mugs", [a, b], [0.9, 0.8]))
-    tracker = ReferringTracker(Script(answers), "mugs", TrackerSettings(lost_after=2, confirm=2))
+    tracker = ReferringTracker(Script(answers), "mugs", TrackerSettings(lost_after=2, confirm=2, low_score=0.5))
     out = [tracker.update(FRAME)[0] for _ in answers]
     first = set(out[1].track_ids.tolist())
     assert len(first) == 2
@@ -104,7 +104,7 @@ def test_two_objects_keep_their_ids_and_a_low_score_query_guides_the_box():
 def test_low_score_queries_alone_do_not_keep_an_object():
     answers = [_result("cup", [_box(40)], [0.9])] * 3
     answers += [_result("cup", [], [], low=[(_box(40), 0.65)])] * 6  # the object left; a weak look-alike stays
-    tracker = ReferringTracker(Script(answers), "cup", TrackerSettings(confirm=2, lost_after=3))
+    tracker = ReferringTracker(Script(answers), "cup", TrackerSettings(confirm=2, lost_after=3, low_score=0.5))
     found = [not tracker.update(FRAME)[0].no_target for _ in answers]
     assert found == [False, True, True, True, True, False, False, False, False]
 
@@ -140,6 +140,6 @@ def test_an_object_flickering_around_the_threshold_is_confirmed():
     # kept on even frames, only a low-score query on odd ones: four kept matches confirm it
     answers = [_result("flag", [_box(40)], [0.75]) if i % 2 == 0 else _result("flag", [], [], low=[(_box(40), 0.6)])
                for i in range(10)]
-    tracker = ReferringTracker(Script(answers), "flag", TrackerSettings(confirm=4, lost_after=4))
+    tracker = ReferringTracker(Script(answers), "flag", TrackerSettings(confirm=4, lost_after=4, low_score=0.5))
     found = [not tracker.update(FRAME)[0].no_target for _ in answers]
     assert found == [False] * 6 + [True] * 4
