@@ -70,6 +70,8 @@ setup(
         # Triton runs the kernel tests on the CPU through TRITON_INTERPRET=1 (wheels: x86-64/aarch64 Linux).
         "test": ["pytest", "pytest-benchmark", "triton; platform_system == 'Linux'", *EXPORT_REQUIRES],
         "kernels": ["triton"],
+        # tracking benchmark (benchmarks/tracking_videos.py): IDF1 / MOTA and HOTA
+        "bench": ["pytest-benchmark", "motmetrics", "trackeval"],
     },
     entry_points={"console_scripts": ["instancevg=instancevg.cli:main",
                                       "instancevg-runtime=instancevg.runtime.cli:main"]},

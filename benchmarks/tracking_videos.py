@@ -20,6 +20,7 @@ Metrics per method (``motmetrics``: IDF1, MOTA, ID switches; ``trackeval``: HOTA
 
 The per-frame baseline has no identities: its ids are the instance's rank in the frame.
 
+    pip install -e ".[bench]"                                                                  # motmetrics, trackeval
     python benchmarks/tracking_videos.py --bundle outputs/bundles/edge --split train --grid   # choose settings
     python benchmarks/tracking_videos.py --bundle outputs/bundles/edge --videos 100 --frames 60  # report on val
 
