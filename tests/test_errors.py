@@ -119,10 +119,11 @@ def test_parity_tool_exits_2_on_a_missing_bundle(tmp_path, capsys):
 
 def test_engine_build_failure_exits_2(tiny_bundle, monkeypatch, capsys):
     from instancevg.export import build_engine
+    from instancevg.runtime import engine_build
 
     monkeypatch.setitem(sys.modules, "tensorrt", types.ModuleType("tensorrt"))
-    monkeypatch.setattr(build_engine, "build_bundle_engines",
-                        _raise(build_engine.EngineBuildError("TensorRT could not parse grounder.onnx")))
+    monkeypatch.setattr(engine_build, "build_bundle_engines",
+                        _raise(engine_build.EngineBuildError("TensorRT could not parse grounder.onnx")))
     assert build_engine.main(["--fp16", "--bundle", str(tiny_bundle)]) == 2
     err = capsys.readouterr().err
     assert err == "error: TensorRT could not parse grounder.onnx\n"
