@@ -87,12 +87,11 @@ class Replay:
     tracker setting replays the same network outputs) and counts the network time of those calls."""
 
     def __init__(self, answers: list, seconds: list[float]):
-        self.answers, self.seconds, self.calls, self.spent = answers, seconds, 0, 0.0
+        self.answers, self.seconds, self.spent = answers, seconds, 0.0
         self.frame = 0
 
     def __call__(self, frame, texts):
         self.spent += self.seconds[self.frame]
-        self.calls += 1
         return [self.answers[self.frame]]
 
 

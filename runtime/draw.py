@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import colorsys
 import unicodedata
-from typing import Sequence
 
 import cv2
 import numpy as np

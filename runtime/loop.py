@@ -30,10 +30,9 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 from .draw import draw_results
 from .errors import CLI_ERRORS, report_error
+from .frames import FrameError, check_frame
 
 HEADLESS_OUT = "outputs/robot_loop.mp4"
 BLACK_LEVEL = 8  # a frame whose brightest pixel is under this is "black"
@@ -53,7 +52,9 @@ def frame_fault(frame) -> str | None:
     or zero-size), ``"not a BGR image"`` (not (H, W, 3) uint8) or ``"black"``."""
     if frame is None or not getattr(frame, "size", 0):
         return "empty"
-    if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
+    try:
+        check_frame(frame)
+    except FrameError:
         return "not a BGR image"
     if int(frame.max()) < BLACK_LEVEL:
         return "black"

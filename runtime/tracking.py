@@ -262,9 +262,6 @@ class ReferringTracker:
         if hw != self._hw:  # a new stream or a new resolution: old coordinates mean nothing here
             self.reset()
             self._hw = hw
-        for tracks in self._tracks:
-            for t in tracks:
-                t.hw = hw
         gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
         grounded = self.frame_index % self.settings.every == 0
         if grounded:

@@ -23,20 +23,16 @@ from collections import defaultdict
 
 import numpy as np
 
+from instancevg.evaluation.grec import greedy_giou_match
 from instancevg.runtime.boxes import box_iou_xyxy
 
 
 def matched(pred: np.ndarray, gt: np.ndarray, thr: float = 0.5) -> int:
-    """Greedy one-to-one matches (highest IoU first) between (P, 4) and (G, 4) xyxy boxes."""
+    """One-to-one matches between (P, 4) and (G, 4) xyxy boxes at IoU >= ``thr``, by the GREC
+    evaluator's greedy matching (:func:`instancevg.evaluation.grec.greedy_giou_match`) on plain IoU."""
     if not len(pred) or not len(gt):
         return 0
-    iou = box_iou_xyxy(pred, gt)
-    n = 0
-    while iou.size and iou.max() >= thr:
-        i, j = np.unravel_index(int(iou.argmax()), iou.shape)
-        iou[i, :], iou[:, j] = -1, -1
-        n += 1
-    return n
+    return greedy_giou_match(box_iou_xyxy(pred, gt), thr)
 
 
 def group(k: int) -> str:
@@ -75,8 +71,9 @@ def main(argv=None) -> int:
         scores = np.sort(r.extra["all_scores"])[::-1]
         row = rows[group(k)]
         row["kept"].append(len(r.boxes))
-        row["kept matched"].append(matched(r.boxes, gt))
-        row["exact"].append(float(len(r.boxes) == k and matched(r.boxes, gt) == k))
+        hits = matched(r.boxes, gt)
+        row["kept matched"].append(hits)
+        row["exact"].append(float(len(r.boxes) == k and hits == k))
         if k:
             top = np.argsort(-r.extra["all_scores"], kind="stable")[:k]
             row["top-k matched"].append(matched(r.extra["all_boxes"][top], gt) / k)
