@@ -26,6 +26,7 @@ setup(
         "instancevg.training",
         "instancevg.evaluation",
         "instancevg.data",
+        "instancevg.data.sources",
         "instancevg.kernels",
         "instancevg.kernels.msda",
         "instancevg.kernels.mask_head",

@@ -1,4 +1,4 @@
-"""Latency of `InstanceVG.ground` with the shipped model, and of `ground_many` with and without
+"""Latency of `InstanceVG.ground` with the shipped model, and of `ground` on a list with and without
 the QRNet option `query_modulation` (pytest-benchmark).
 
 Run: ``python -m pytest benchmarks -q`` (add ``--benchmark-autosave`` to save a baseline and
@@ -39,22 +39,22 @@ EXPRESSIONS = ("the white cup", "the spoon", "the saucer on the left", "every cu
 
 @pytest.mark.parametrize("n_texts", [1, 4])
 @pytest.mark.parametrize("query_modulation", [False, True], ids=["shared-backbone", "query-modulation"])
-def test_ground_many_cpu_320(benchmark, query_modulation, n_texts):
-    """`ground_many` with 1 or 4 expressions on one 320x320 photo, CPU, edge preset.
+def test_ground_list_cpu_320(benchmark, query_modulation, n_texts):
+    """`ground` with a list of 1 or 4 expressions on one 320x320 photo, CPU, edge preset.
 
     Without the option the whole backbone runs once per frame; with `query_modulation` only the
     text-free trunk (stem to C3) is shared and the stages after C3 run once per expression, so the
-    cost per extra expression grows. Weights are untrained; the score threshold is set above 1 so
+    cost per extra expression grows. Weights are untrained; the score threshold is set to 1 so
     that both models keep no instance and post-process the same amount of mask.
     """
     import cv2
 
     torch.manual_seed(0)
-    config = get_preset("edge", query_modulation=query_modulation, score_threshold=1.01)
+    config = get_preset("edge", query_modulation=query_modulation, score_threshold=1.0)
     grounder = InstanceVG(InstanceVGModel(config, load_pretrained=False), torch.device("cpu"))
     image = cv2.resize(skimage.data.coffee(), (320, 320), interpolation=cv2.INTER_AREA)
     texts = list(EXPRESSIONS[:n_texts])
-    results = benchmark(grounder.ground_many, image, texts)
+    results = benchmark(grounder.ground, image, texts, "rgb")
     assert [r.text for r in results] == texts
     assert all(r.union_mask.shape == (320, 320) and r.no_target for r in results)
 
@@ -68,7 +68,7 @@ def test_ground_cuda_320(benchmark):
     image = cv2.resize(skimage.data.coffee(), (320, 320), interpolation=cv2.INTER_AREA)
 
     def call():
-        r = gpu.ground(image, "the white cup")
+        r = gpu.ground(image, "the white cup", channel_order="rgb")
         torch.cuda.synchronize()
         return r
 

@@ -111,7 +111,7 @@ def test_text_encoding_cached(benchmark, fp32_bundle):
 def test_grounder_forward_ort_fp32(benchmark, fp32_bundle, frame):
     """grounder.onnx alone (no pre/post-processing), ONNX Runtime CPU."""
     g = _grounder(fp32_bundle)
-    image, t = g.encode_image(frame), g.encode_text(TEXT)
+    image, t = g.encode_image(frame).maps, g.encode_text(TEXT)
     benchmark(g.backend.ground, image, t.features, t.mask)
 
 
@@ -125,7 +125,7 @@ def test_grounder_forward_four_expressions(benchmark, fp32_bundle, frame, images
     pass (what ``Grounder.ground`` sends); ``per-expression``: the image repeated 4 times, the
     cost of running the backbone once per expression."""
     g = _grounder(fp32_bundle)
-    image, t = g.encode_image(frame), g.encode_text(FOUR_TEXTS)
+    image, t = g.encode_image(frame).maps, g.encode_text(FOUR_TEXTS)
     if images == "per-expression":
         image = np.ascontiguousarray(np.repeat(image, len(FOUR_TEXTS), axis=0))
     out = benchmark(g.backend.ground, image, t.features, t.mask)
@@ -142,7 +142,7 @@ def test_grounder_forward_pytorch_eager(benchmark, fp32_bundle, frame):
     torch.set_num_threads(THREADS)
     model = load_model(DEFAULT_WEIGHTS, "cpu")
     g = _grounder(fp32_bundle)
-    image, t = g.encode_image(frame), g.encode_text(TEXT)
+    image, t = g.encode_image(frame).maps, g.encode_text(TEXT)
     x, f, m = torch.from_numpy(image), torch.from_numpy(t.features), torch.from_numpy(t.mask)
 
     def forward():

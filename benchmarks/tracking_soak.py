@@ -67,7 +67,7 @@ def main(argv=None) -> int:
         return out
 
     tracker = ReferringTracker(ground, args.text, TrackerSettings(every=args.every),
-                               score_threshold=grounder.score_threshold)
+                               score_threshold=grounder.decision.score)
     times, found, rss0 = [], 0, None
     for i in range(args.frames):
         frame = frame_at(i, coffee if i < args.frames - args.gone else camera)

@@ -1,5 +1,5 @@
 """Calibration data for INT8 post-training quantization: grounder inputs (image, text features,
-text mask) of procedural training samples or of a gRefCOCO-format split.
+text mask) of one split of a data source (by default procedural training samples rendered in memory).
 
 Follows ONNX Runtime's static-quantization recipe (``onnxruntime.quantization.CalibrationDataReader``,
 one feed dict per ``get_next``). Images go through the runtime's OpenCV preprocessing and text
@@ -7,52 +7,41 @@ through the bundle's FP32 ``text_encoder.onnx``, so calibration sees exactly wha
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 import cv2
 import numpy as np
 from instancevg.runtime.grounder import Grounder
 from onnxruntime.quantization import CalibrationDataReader
 
-PROCEDURAL = "procedural"
+PROCEDURAL = "procedural"  # the default: procedural:0, the procedural benchmark rendered in memory
 
 
 def calibration_samples(spec: str, n: int, split: str = "train"):
-    """Yield ``(rgb_image, expression)`` pairs for calibration.
+    """An iterator of ``(rgb_image uint8 (H, W, 3), expression)`` pairs for calibration: the first ``n``
+    samples of one split of a data SPEC, as ``instancevg eval --data SPEC --split SPLIT --limit n``
+    reads them (:func:`instancevg.data.sources.eval_samples`).
 
     Args:
-        spec: ``procedural`` or ``procedural:SEED`` (drawn on the fly by
-            ``instancevg.data.procedural.render_sample(SEED, i, split)``, default seed 0), or a
-            data directory holding ``dataset.json`` (gRefCOCO format) or such a JSON file.
-        n: number of samples (the first ``n``).
+        spec: a data SPEC (:mod:`instancevg.data.sources`): ``procedural`` (default, =
+            ``procedural:0``) or ``procedural:SEED`` (drawn on the fly by
+            ``instancevg.data.procedural.render_sample(SEED, i, split)``), a data directory holding
+            ``dataset.json`` (gRefCOCO format) or such a JSON file, ``coco:INSTANCES.json[:IMAGES]``,
+            ``grefcoco:ROOT``...
+        n: number of samples (the first ``n``; fewer when the split has fewer).
         split: split to draw from (default ``train``: never the held-out test split).
 
     Raises:
-        ValueError: ``n`` < 1, or asking for the test split. FileNotFoundError: no such data.
+        ValueError: ``n`` < 1, asking for the test split, a bad SPEC or split, or a source without
+            evaluation data (copy-paste). FileNotFoundError: no such data. Both when called, before
+            the first sample.
     """
+    from instancevg.data.sources import DataSpec, eval_samples
+
     if n < 1:
         raise ValueError(f"need at least one calibration sample, got n={n}")
     if split == "test":
         raise ValueError("calibrating on the held-out test split would leak it into the INT8 model")
-    if spec == PROCEDURAL or spec.startswith(PROCEDURAL + ":"):
-        from instancevg.data.procedural import render_sample
-
-        seed = int(spec.split(":", 1)[1]) if ":" in spec else 0
-        for i in range(n):
-            s = render_sample(seed, i, split)
-            yield s.image, s.expression
-        return
-    from instancevg.data.record_json import expand_expressions, load_grounding_json
-    from instancevg.image_io import load_image
-
-    path = Path(spec)
-    if path.is_dir():
-        path = path / "dataset.json"
-    if not path.is_file():
-        raise FileNotFoundError(f"calibration data not found: {path} (use 'procedural' or a data directory)")
-    items = expand_expressions(load_grounding_json(path, split))[:n]
-    for record, text in items:
-        yield load_image(record.image_path), text
+    samples = eval_samples(DataSpec.parse(str(spec)), split, n)
+    return ((s.image, s.text) for s in samples)
 
 
 class GrounderCalibrationReader(CalibrationDataReader):
@@ -80,4 +69,4 @@ class GrounderCalibrationReader(CalibrationDataReader):
         frame = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2BGR)
         t = self.grounder.encode_text(text)
         self.count += 1
-        return {"image": self.grounder.encode_image(frame), "text_features": t.features, "text_mask": t.mask}
+        return {"image": self.grounder.encode_image(frame).maps, "text_features": t.features, "text_mask": t.mask}

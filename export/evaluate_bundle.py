@@ -1,10 +1,10 @@
-"""GREC / GRES accuracy of a bundle under the torch-free runtime, on a gRefCOCO-format split.
+"""GREC / GRES accuracy of a bundle under the torch-free runtime, on one split of a data source.
 
-    python export/evaluate_bundle.py --bundle BUNDLE [--data procedural|DIR] [--split test] [--limit N]
+    python export/evaluate_bundle.py --bundle BUNDLE [--data procedural|SPEC] [--split test] [--limit N]
 
 Scored by the same :class:`instancevg.evaluation.scorer.GroundingScorer` as ``instancevg eval``
 (GREC, GRES, REC, RES, no-target false positives, instance consistency; the same metric keys and
-headline); images are fed as BGR frames as a camera would. The runtime reports no reference
+headline); images are fed as RGB arrays (``channel_order="rgb"``). The runtime reports no reference
 points, so the consistency figures have no "point in mask".
 """
 from __future__ import annotations
@@ -15,33 +15,33 @@ import json
 import sys
 from pathlib import Path
 
-import cv2
 import numpy as np
+from instancevg.data.sources import PROCEDURAL_SPLIT_SIZES  # noqa: F401  (re-exported)
 from instancevg.export.parity import PROCEDURAL
 
 
-PROCEDURAL_SPLIT_SIZES = {"train": 1000, "val": 500, "test": 1000}  # make-data's defaults
+def load_samples(data: str | Path = PROCEDURAL, split: str = "test", limit: int | None = None):
+    """The samples of one split of a data SPEC, before preprocessing, as ``instancevg eval --data
+    SPEC --split SPLIT --limit N`` reads them (:func:`instancevg.data.sources.eval_samples`).
 
+    Args:
+        data: a data SPEC (:mod:`instancevg.data.sources`): ``"procedural"`` (= ``procedural:0``,
+            rendered in memory: the samples ``instancevg make-data --seed 0`` writes, by default
+            :data:`~instancevg.data.sources.PROCEDURAL_SPLIT_SIZES` per split), ``procedural:SEED``,
+            a directory holding ``dataset.json``, ``coco:INSTANCES.json[:IMAGES]``, ``grefcoco:ROOT``...
+        split: split name. limit: the first ``limit`` samples (default: the whole split).
 
-def _samples(data: str, split: str, limit: int | None):
-    """``(rgb uint8 (H, W, 3), expression, gt boxes (K, 4) xyxy pixels, gt masks (K, H, W) bool)``."""
-    if data == PROCEDURAL:
-        from instancevg.data.procedural import render_sample
+    Returns:
+        An iterator of ``(rgb uint8 (H, W, 3), expression, gt boxes (K, 4) float32 xyxy pixels,
+        gt masks (K, H, W) bool)``.
 
-        for i in range(limit if limit is not None else PROCEDURAL_SPLIT_SIZES.get(split, 1000)):
-            s = render_sample(0, i, split)
-            yield s.image, s.expression, s.boxes, s.masks
-        return
-    from instancevg.data.record_json import expand_expressions, load_grounding_json
-    from instancevg.image_io import load_image
+    Raises:
+        ValueError: a bad SPEC (a bare path without ``dataset.json`` included), an unknown split,
+            or a source without evaluation data (copy-paste). FileNotFoundError: missing files.
+    """
+    from instancevg.data.sources import DataSpec, eval_samples
 
-    path = Path(data) / "dataset.json"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} not found: pass --data procedural (rendered in memory) or run "
-                                f"`instancevg make-data --out {data}`")
-    items = expand_expressions(load_grounding_json(path, split))
-    for record, text in items[:limit] if limit is not None else items:
-        yield load_image(record.image_path), text, record.boxes, record.masks()
+    return eval_samples(DataSpec.parse(str(data)), split, limit)
 
 
 def evaluate_bundle(bundle: str | Path, data: str | Path = PROCEDURAL, split: str = "test", limit: int | None = None,
@@ -49,23 +49,23 @@ def evaluate_bundle(bundle: str | Path, data: str | Path = PROCEDURAL, split: st
     """Evaluate a bundle; returns :meth:`instancevg.evaluation.scorer.GroundingScorer.compute`'s dict.
 
     Args:
-        data: ``"procedural"`` (the procedural benchmark rendered in memory from seed 0, the
-            samples ``instancevg make-data --seed 0`` writes; 1000 test samples unless ``limit``)
-            or a directory holding ``dataset.json``.
+        data: a data SPEC (see :func:`load_samples`; default ``"procedural"``, the procedural
+            benchmark rendered in memory from seed 0, 1000 test samples unless ``limit``).
 
     Raises:
-        FileNotFoundError: no ``dataset.json`` in ``data``. BundleError: bad bundle.
+        ValueError / FileNotFoundError: a bad SPEC or missing data (see :func:`load_samples`),
+            before the bundle loads. BundleError: bad bundle.
     """
     from instancevg.runtime import Grounder
 
     from instancevg.evaluation.scorer import GroundingScorer
 
-    samples = _samples(str(data), split, limit)
+    samples = load_samples(data, split, limit)
     first = next(samples, None)  # a missing data directory fails before the bundle loads
     g = Grounder.from_bundle(bundle, backend=backend, threads=threads)
     scorer = GroundingScorer()
     for rgb, text, boxes, masks in itertools.chain([first] if first is not None else [], samples):
-        r = g.ground(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), text)[0]
+        r = g.ground(rgb, text, channel_order="rgb")
         gt_union = masks.any(0) if len(masks) else np.zeros(rgb.shape[:2], dtype=bool)
         scorer.update(r, boxes, gt_union)
     return scorer.compute()
@@ -76,7 +76,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--bundle", required=True, action="append", help="repeat to compare bundles")
     p.add_argument("--data", default=PROCEDURAL,
-                   help="procedural (default: rendered in memory, seed 0) or a make-data directory")
+                   help="data SPEC as for `instancevg eval`: procedural (default: procedural:0, rendered in memory), "
+                        "procedural:SEED, a make-data directory, coco:INSTANCES.json:IMAGES, grefcoco:ROOT, ...")
     p.add_argument("--split", default="test", help="split (default test)")
     p.add_argument("--limit", type=int, default=None, help="first N samples (default: the whole split)")
     p.add_argument("--json", default=None, help="also write all metrics to this JSON file")

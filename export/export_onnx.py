@@ -30,10 +30,10 @@ from instancevg.export.graphs import (
     GrounderGraph,
     TextEncoderGraph,
 )
-from instancevg.runtime.bundle import FORMAT, MANIFEST_NAME, file_entries, sha256_file
+from instancevg.runtime.manifest import GraphSpec, InputSpec, Manifest, sha256_file
 from instancevg.runtime.errors import CLI_ERRORS, InstanceVGError, report_error
 
-from instancevg.runtime.atomic_io import atomic_directory, atomic_write_json
+from instancevg.runtime.atomic_io import atomic_directory
 
 DEFAULT_OPSET = 18
 # Traced at batch 2 so that batch is not specialised to 1; at two lengths' max so L stays symbolic.
@@ -148,37 +148,24 @@ def export_bundle(model, out: str | Path, opset: int = DEFAULT_OPSET, slim: bool
         onnx.save_model(te, str(tmp / "text_encoder.onnx"))
         onnx.save_model(gr, str(tmp / "grounder.onnx"))
         shutil.copyfile(tok.tokenizer_file, tmp / "tokenizer.json")
-        manifest = {
-            "format": FORMAT,
-            "precision": "fp32",
-            "model": {"config": cfg.to_dict(), "checkpoint": str(checkpoint) if checkpoint else None,
-                      "checkpoint_sha256": sha256_file(checkpoint) if checkpoint and Path(checkpoint).is_file()
-                      else None},
-            "input": {"image_size": s, "layout": "NCHW", "color": "RGB", "dtype": "float32",
-                      "normalize": "(x / 255 - mean) / std", "mean": list(cfg.image_mean),
-                      "std": list(cfg.image_std), "resize": "bilinear (cv2.INTER_LINEAR), no letterbox"},
-            "mask_size": cfg.mask_size,
-            "num_queries": cfg.num_queries,
-            "text_dim": int(feats.shape[-1]),
-            "max_text_len": cfg.max_text_len,
-            "thresholds": {"score": cfg.score_threshold, "mask": cfg.mask_threshold, "nms_iou": cfg.nms_iou,
-                           "consistency": cfg.consistency},
-            "boxes": "cxcywh normalised to [0, 1]",
-            "opset": opset,
-            "exporter": "torch.onnx.export(dynamo=True)" + (" + onnxslim" if slim else "")
-                        + " + GELU reordered for ONNX Runtime's GeluFusion",
-            "graphs": {
-                "text_encoder": {"file": "text_encoder.onnx", "inputs": list(TEXT_INPUTS),
-                                 "outputs": list(TEXT_OUTPUTS), "gelu_reordered": gelus["text_encoder"]},
-                "grounder": {"file": "grounder.onnx", "inputs": list(GROUNDER_INPUTS),
-                             "outputs": list(GROUNDER_OUTPUTS), "gelu_reordered": gelus["grounder"]},
-            },
-            "dynamic_axes": DYNAMIC_AXES,
-            "versions": _versions(),
-            "engines": {},
-        }
-        manifest["files"] = file_entries(tmp)
-        atomic_write_json(tmp / MANIFEST_NAME, manifest)
+        Manifest(
+            input=InputSpec(s, tuple(cfg.image_mean), tuple(cfg.image_std)),
+            decision=cfg.decision,
+            max_text_len=cfg.max_text_len,
+            graphs={"text_encoder": GraphSpec("text_encoder.onnx", TEXT_INPUTS, TEXT_OUTPUTS, gelus["text_encoder"]),
+                    "grounder": GraphSpec("grounder.onnx", GROUNDER_INPUTS, GROUNDER_OUTPUTS, gelus["grounder"])},
+            model={"config": cfg.to_dict(), "checkpoint": str(checkpoint) if checkpoint else None,
+                   "checkpoint_sha256": sha256_file(checkpoint) if checkpoint and Path(checkpoint).is_file()
+                   else None},
+            mask_size=cfg.mask_size,
+            num_queries=cfg.num_queries,
+            text_dim=int(feats.shape[-1]),
+            opset=opset,
+            exporter="torch.onnx.export(dynamo=True)" + (" + onnxslim" if slim else "")
+                     + " + GELU reordered for ONNX Runtime's GeluFusion",
+            dynamic_axes=DYNAMIC_AXES,
+            versions=_versions(),
+        ).write(tmp)
     return out
 
 
@@ -195,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-slim", action="store_true", help="skip onnxslim")
     p.add_argument("--check", action="store_true", help="run the PyTorch parity check after export")
     p.add_argument("--data", default="procedural",
-                   help="held-out data for --check: procedural (default: the procedural test split rendered in "
+                   help="held-out data for --check: procedural (default, = procedural:0: the procedural test split rendered in "
                         "memory), a make-data directory, or a SPEC such as coco:INSTANCES.json:IMAGES")
     p.add_argument("--n", type=int, default=50, help="samples for --check")
     args = p.parse_args(argv)

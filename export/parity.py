@@ -1,6 +1,6 @@
 """PyTorch vs ONNX Runtime parity of an exported bundle on held-out samples.
 
-    python export/parity.py --bundle BUNDLE [--checkpoint C] [--data procedural|DIR|SPEC] [--n 50]
+    python export/parity.py --bundle BUNDLE [--checkpoint C] [--data procedural|SPEC] [--n 50]
 
 Criteria: boxes within 1e-3 (cxcywh, normalised) on the kept instances, the same kept
 query indices and no-target decisions (score > threshold), and mask IoU >= 0.99 for the union
@@ -22,7 +22,7 @@ BOX_TOL = 1e-3
 MIN_MASK_IOU = 0.99
 
 
-PROCEDURAL = "procedural"  # --data default: the procedural benchmark rendered in memory, no files needed
+PROCEDURAL = "procedural"  # --data default: procedural:0, the procedural benchmark rendered in memory, no files needed
 
 
 def load_test_dataset(config, data: str | Path = PROCEDURAL, n: int = 50, split: str = "test"):
@@ -30,25 +30,20 @@ def load_test_dataset(config, data: str | Path = PROCEDURAL, n: int = 50, split:
 
     Args:
         config: the model's :class:`~instancevg.config.ModelConfig` (input size, mask size).
-        data: ``"procedural"`` (default): the procedural benchmark's split rendered in memory by
-            ``render_sample(0, i, split)``, the same samples ``instancevg make-data --seed 0``
-            writes; or a directory holding ``dataset.json``; or a data SPEC as
-            ``instancevg eval --data`` takes (``coco:INSTANCES.json:IMAGES``, ``grefcoco:ROOT``...).
+        data: a data SPEC as ``instancevg eval --data`` takes (:mod:`instancevg.data.sources`):
+            ``"procedural"`` (default, = ``procedural:0``): the procedural benchmark's split rendered
+            in memory by ``render_sample(0, i, split)``, the same samples ``instancevg make-data
+            --seed 0`` writes; ``procedural:SEED``; a directory holding ``dataset.json``;
+            ``coco:INSTANCES.json:IMAGES``, ``grefcoco:ROOT``...
         n: number of samples. split: split name.
 
     Raises:
-        FileNotFoundError: a directory without ``dataset.json``. ValueError: a bad SPEC or split.
+        ValueError: a bad SPEC (a bare path without ``dataset.json`` included) or split.
+        FileNotFoundError: a SPEC's files are missing.
     """
-    from instancevg.data.dataset import ProceduralGroundingDataset
     from instancevg.data.sources import DataSpec, eval_dataset
 
-    data = str(data)
-    if data == PROCEDURAL:
-        return ProceduralGroundingDataset(config, 0, split, n, full_masks=True)
-    if ":" not in data and not (Path(data) / "dataset.json").is_file():
-        raise FileNotFoundError(f"{Path(data) / 'dataset.json'} not found: pass --data procedural (rendered in "
-                                f"memory) or run `instancevg make-data --out {data} --seed 0 --n-val 200 --n-test 1000`")
-    return eval_dataset(DataSpec.parse(data), config, split, limit=n)
+    return eval_dataset(DataSpec.parse(str(data)), config, split, limit=n)
 
 
 def _iou(a: np.ndarray, b: np.ndarray) -> float:
@@ -105,13 +100,11 @@ def check_parity(model, bundle: str | Path, dataset, box_tol: float = BOX_TOL, m
                                                      "text_mask": mask.numpy()})
         size = batch["targets"][0]["orig_size"]
         text = batch["texts"][0]
-        args = (text, size, thr, cfg.mask_threshold)
+        args = (text, size, cfg.decision)
         r_ref = postprocess_one(ref.scores[0].numpy(), ref.pred_boxes[0].numpy(),
-                                ref.pred_masks[0].numpy(), ref.global_mask[0].numpy(), *args,
-                                nms_iou=cfg.nms_iou, consistency=cfg.consistency)
-        r_onx = postprocess_one(scores[0], boxes[0], inst[0], glob[0], *args, nms_iou=cfg.nms_iou,
-                                consistency=cfg.consistency)
-        r_torch = postprocess(ref, 0, *args, nms_iou=cfg.nms_iou, consistency=cfg.consistency)  # the PyTorch side
+                                ref.pred_masks[0].numpy(), ref.global_mask[0].numpy(), *args)
+        r_onx = postprocess_one(scores[0], boxes[0], inst[0], glob[0], *args)
+        r_torch = postprocess(ref, 0, *args)  # the PyTorch side
         e2e_iou = _iou(r_torch.union_mask, r_onx.union_mask)
         keep_ref = set(np.flatnonzero(ref.scores[0].numpy() > thr).tolist())
         keep_onx = set(np.flatnonzero(scores[0] > thr).tolist())
@@ -171,8 +164,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--bundle", required=True)
     p.add_argument("--checkpoint", default=None, help="the exported checkpoint (default: shipped model)")
     p.add_argument("--data", default=PROCEDURAL,
-                   help="procedural (default: rendered in memory), a make-data directory, or a SPEC such as "
-                        "coco:INSTANCES.json:IMAGES")
+                   help="data SPEC as for `instancevg eval`: procedural (default: procedural:0, rendered in memory), "
+                        "procedural:SEED, a make-data directory, coco:INSTANCES.json:IMAGES, grefcoco:ROOT, ...")
     p.add_argument("--n", type=int, default=50, help="samples (default 50)")
     args = p.parse_args(argv)
     try:

@@ -32,17 +32,17 @@ atomically with its own manifest (``precision: int8``).
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import sys
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 import onnx
-from instancevg.runtime.bundle import MANIFEST_NAME, Bundle, BundleError, file_entries
+from instancevg.runtime.bundle import Bundle, BundleError
 from instancevg.runtime.errors import CLI_ERRORS, report_error
 
-from instancevg.runtime.atomic_io import atomic_directory, atomic_write_json
+from instancevg.runtime.atomic_io import atomic_directory
 
 DEFAULT_OP_TYPES = ("Conv", "MatMul", "Gemm")
 # For ONNX Runtime on x86-64 CPUs (the default with --activation-type uint8): quantizing the ops
@@ -162,8 +162,8 @@ def quantize_bundle(bundle: str | Path, out: str | Path, calib: str = "procedura
     if not op_types:
         raise ValueError("op_types is empty: name at least one op type to quantize")
     src = Bundle.open(bundle)
-    if src.manifest.get("precision") != "fp32":
-        raise BundleError(f"{src.path} is a {src.manifest.get('precision')} bundle; quantize the FP32 one")
+    if src.manifest.precision != "fp32":
+        raise BundleError(f"{src.path} is a {src.manifest.precision} bundle; quantize the FP32 one")
     fp32 = Grounder.from_bundle(src.path, backend="onnxruntime")
     grounder_path = src.file("grounder.onnx")
     out = Path(out)
@@ -193,9 +193,9 @@ def quantize_bundle(bundle: str | Path, out: str | Path, calib: str = "procedura
         onnx.checker.check_model(str(tmp / "grounder.onnx"))
         for name in ("text_encoder.onnx", "tokenizer.json"):
             shutil.copyfile(src.file(name), tmp / name)
-        manifest = json.loads(json.dumps(src.manifest))
-        manifest.update(precision="int8", engines={})
-        manifest["quantization"] = {
+        import onnxruntime
+
+        quantization = {
             "tool": "onnxruntime.quantization.quantize_static", "format": "QDQ",
             "activations": ("int8 symmetric" if activation_type == "int8" else "uint8 asymmetric") + " per-tensor",
             "weights": "int8 symmetric " + ("per-channel" if per_channel else "per-tensor"),
@@ -205,13 +205,10 @@ def quantize_bundle(bundle: str | Path, out: str | Path, calib: str = "procedura
             "qdq_placement": "inputs and outputs" if quantize_outputs else "inputs only",
             "excluded_nodes": len(exclude), "calibration": {"data": calib, "split": calib_split,
                                                             "samples": reader.count, "method": method},
-            "graphs_quantized": ["grounder"], "source_bundle_sha256": src.manifest["files"],
+            "graphs_quantized": ["grounder"], "source_bundle_sha256": src.manifest.files,
         }
-        import onnxruntime
-
-        manifest["versions"]["onnxruntime"] = onnxruntime.__version__
-        manifest["files"] = file_entries(tmp)
-        atomic_write_json(tmp / MANIFEST_NAME, manifest)
+        replace(src.manifest, precision="int8", engines={}, quantization=quantization,
+                versions={**src.manifest.versions, "onnxruntime": onnxruntime.__version__}).write(tmp)
     return out
 
 
@@ -219,8 +216,11 @@ def main(argv: list[str] | None = None) -> int:
     """CLI; exit 2 on bad arguments or an unreadable bundle."""
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--bundle", required=True, help="FP32 bundle directory")
-    p.add_argument("--calib", default="procedural", help="'procedural[:SEED]' or a data directory / dataset.json")
-    p.add_argument("--calib-split", default="train")
+    p.add_argument("--calib", default="procedural", metavar="SPEC",
+                   help="calibration data SPEC as for `instancevg eval`: procedural (default: procedural:0, rendered "
+                        "in memory), procedural:SEED, a make-data directory or dataset.json, "
+                        "coco:INSTANCES.json:IMAGES, grefcoco:ROOT, ...")
+    p.add_argument("--calib-split", default="train", help="split of --calib to draw from (default train; never test)")
     p.add_argument("--out", required=True, help="INT8 bundle directory to write")
     p.add_argument("--n-calib", type=int, default=MIN_CALIB)
     p.add_argument("--op-types", default=None,

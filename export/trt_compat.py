@@ -790,7 +790,7 @@ def check_bundle(bundle: str | Path, fold: bool = True) -> list[GraphReport]:
     from instancevg.runtime.bundle import Bundle
 
     b = Bundle.open(bundle)
-    files = [g["file"] for g in b.manifest.get("graphs", {}).values()] or ["text_encoder.onnx", "grounder.onnx"]
+    files = [g.file for g in b.manifest.graphs.values()]
     return [check_file(b.file(f), fold=fold) for f in files]
 
 

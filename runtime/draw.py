@@ -28,9 +28,10 @@ import cv2
 import numpy as np
 
 
+from .predictor import CHANNEL_ORDERS, check_channel_order
+
 __all__ = ["draw_results", "instance_color", "MASK_ALPHA", "CHANNEL_ORDERS"]
 
-CHANNEL_ORDERS = ("rgb", "bgr")
 
 #: Opacity of instance masks.
 MASK_ALPHA = 0.45
@@ -232,8 +233,7 @@ def draw_results(image: np.ndarray, result, channel_order: str = "bgr") -> np.nd
             sequence of results, or a result that does not match the image size or whose
             boxes/scores/masks/track ids disagree in count or shape.
     """
-    if channel_order not in CHANNEL_ORDERS:
-        raise ValueError(f"channel_order must be one of {CHANNEL_ORDERS}, got {channel_order!r}")
+    check_channel_order(channel_order)
     image = np.asarray(image)
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8 or not image.size:
         raise ValueError(f"draw_results needs an (H, W, 3) uint8 image, got {image.shape} {image.dtype}")

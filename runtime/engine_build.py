@@ -25,14 +25,15 @@ with status 2 and a one-line message when TensorRT is missing. No engine is ever
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
-from .atomic_io import atomic_directory, atomic_path, atomic_write_bytes, atomic_write_json
-from .bundle import MANIFEST_NAME, Bundle, BundleError, file_entries
+from .atomic_io import atomic_directory, atomic_path, atomic_write_bytes
+from .bundle import Bundle, BundleError
+from .manifest import Manifest
 from .errors import CLI_ERRORS, InstanceVGError, report_error
 
 GRAPHS = ("text_encoder", "grounder")
@@ -45,7 +46,7 @@ class EngineBuildError(InstanceVGError, RuntimeError):
     """TensorRT could not parse the ONNX graph or build an engine."""
 
 
-def profile_shapes(manifest: dict, max_batch: int = 8, opt_batch: int = 1, opt_text_len: int = 16) -> dict:
+def profile_shapes(manifest: Manifest, max_batch: int = 8, opt_batch: int = 1, opt_text_len: int = 16) -> dict:
     """Optimization-profile shapes (min, opt, max) of every input of both graphs.
 
     Batch ranges over [1, max_batch] (opt ``opt_batch``), text length over [2, max_text_len]
@@ -61,10 +62,10 @@ def profile_shapes(manifest: dict, max_batch: int = 8, opt_batch: int = 1, opt_t
     """
     if max_batch < 1 or not 1 <= opt_batch <= max_batch:
         raise ValueError(f"need 1 <= opt_batch ({opt_batch}) <= max_batch ({max_batch})")
-    s = int(manifest["input"]["image_size"])
-    lmax = int(manifest["max_text_len"])
+    s = manifest.input.image_size
+    lmax = manifest.max_text_len
     lopt = min(max(2, opt_text_len), lmax)
-    c = int(manifest.get("text_dim", 384))
+    c = manifest.text_dim or 384
 
     def tri(shape_of):
         return tuple(shape_of(b, n) for b, n in ((1, 2), (opt_batch, lopt), (max_batch, lmax)))
@@ -159,7 +160,7 @@ def _device_name() -> str | None:
     return props.name.decode(errors="replace").strip("\x00") if err == cudart.cudaError_t.cudaSuccess else None
 
 
-def check_precision(manifest: dict, precision: str) -> None:
+def check_precision(manifest: Manifest, precision: str) -> None:
     """Refuse precision/bundle mismatches before any build.
 
     Raises:
@@ -167,10 +168,10 @@ def check_precision(manifest: dict, precision: str) -> None:
             which TensorRT's explicit quantization does not accept (zero point must be 0).
     """
     if precision == "int8":
-        if manifest.get("precision") != "int8":
+        if manifest.precision != "int8":
             raise BundleError("--int8 needs a Q/DQ bundle: run export/quantize.py first "
-                              f"(this bundle is {manifest.get('precision')})")
-        acts = manifest.get("quantization", {}).get("activations", "")
+                              f"(this bundle is {manifest.precision})")
+        acts = (manifest.quantization or {}).get("activations", "")
         if not acts.startswith("int8"):
             raise BundleError(f"TensorRT needs symmetric int8 activations, this bundle has {acts!r}: "
                               "quantize with --activation-type int8")
@@ -192,7 +193,7 @@ def build_bundle_engines(bundle: Path, precision: str, out: Path | None = None, 
 
     src = Bundle.open(bundle)
     check_precision(src.manifest, precision)
-    for name in src.manifest["files"]:
+    for name in src.manifest.files:
         src.file(name)  # checksums
     if out is not None and Path(out).resolve() != src.path.resolve():
         with atomic_directory(out) as tmp:
@@ -206,10 +207,8 @@ def build_bundle_engines(bundle: Path, precision: str, out: Path | None = None, 
         entry[graph] = build_engine(src.path / f"{graph}.onnx", src.path / f"{graph}.{precision}.engine",
                                     shapes[graph], fp16=True, strongly_typed=strongly,
                                     workspace_mib=workspace_mib, timing_cache=timing_cache)
-    manifest = json.loads((src.path / MANIFEST_NAME).read_text())
-    manifest.setdefault("engines", {})[precision] = entry
-    manifest["files"] = file_entries(src.path)
-    atomic_write_json(src.path / MANIFEST_NAME, manifest)
+    manifest = Manifest.read(src.path)
+    replace(manifest, engines={**manifest.engines, precision: entry}).write(src.path)
     return src.path
 
 

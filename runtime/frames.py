@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 
 from .errors import InstanceVGError
+from .predictor import check_channel_order
 
 
 class FrameError(InstanceVGError, ValueError):
@@ -59,8 +60,7 @@ def preprocess_frame(frame: np.ndarray, size: int, mean, std, channel_order: str
         FrameError: see :func:`check_frame`.
         ValueError: ``channel_order`` is neither ``"bgr"`` nor ``"rgb"``.
     """
-    if channel_order not in ("bgr", "rgb"):
-        raise ValueError(f"channel_order must be 'bgr' or 'rgb', got {channel_order!r}")
+    check_channel_order(channel_order)
     check_frame(frame)
     resized = cv2.resize(frame, (size, size), interpolation=cv2.INTER_LINEAR)
     mean = np.asarray(mean, dtype=np.float64)

@@ -65,7 +65,7 @@ class OnnxRuntimeBackend:
                                                  providers=providers)
         self.grounder_session = ort.InferenceSession(str(bundle.file("grounder.onnx", verify)), opts,
                                                      providers=providers)
-        self.grounder_outputs = bundle.manifest["graphs"]["grounder"]["outputs"]
+        self.grounder_outputs = bundle.manifest.graphs["grounder"].outputs
         self.providers = self.grounder_session.get_providers()
 
     def encode_text(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:

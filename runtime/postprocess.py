@@ -18,16 +18,15 @@ import math
 import cv2
 import numpy as np
 
-from .consistency import apply_consistency_rule  # numpy only: no torch import
-from .nms import suppress_duplicates  # numpy only: no torch import
-from .result import GroundingResult  # numpy-only dataclass: no torch import
-from .thresholds import NMS_IOU  # constants only
-
 from .boxes import box_cxcywh_to_xyxy
+from .consistency import apply_consistency_rule
+from .decision import DEFAULT_DECISION, Decision
+from .nms import suppress_duplicates
+from .result import GroundingResult
 
 
-def select_instances(scores: np.ndarray, boxes: np.ndarray, frame_hw: tuple[int, int], score_threshold: float,
-                     nms_iou: float = NMS_IOU) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def select_instances(scores: np.ndarray, boxes: np.ndarray, frame_hw: tuple[int, int],
+                     decision: Decision = DEFAULT_DECISION) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Which queries become instances: score threshold, then greedy box NMS.
 
     The one implementation of query selection, used by this runtime and by the PyTorch
@@ -37,8 +36,8 @@ def select_instances(scores: np.ndarray, boxes: np.ndarray, frame_hw: tuple[int,
         scores: (Nq,) float scores in [0, 1].
         boxes: (Nq, 4) float cxcywh, normalised to [0, 1].
         frame_hw: (H, W) of the frame in pixels.
-        score_threshold: keep a query when its score is above this.
-        nms_iou: duplicate-suppression IoU in (0, 1]; 1.0 keeps every query above the threshold.
+        decision: keep a query when its score is above ``decision.score``, then greedy box NMS
+            at ``decision.nms_iou``.
 
     Returns:
         ``(scores, xyxy, keep)``: scores as (Nq,) float32; every query's box as (Nq, 4) float32
@@ -46,7 +45,7 @@ def select_instances(scores: np.ndarray, boxes: np.ndarray, frame_hw: tuple[int,
         score (ties in query order), K = 0 for no-target.
 
     Raises:
-        ValueError: if ``nms_iou`` is not in (0, 1] or a box is NaN/inf.
+        ValueError: a box is NaN/inf.
     """
     h, w = int(frame_hw[0]), int(frame_hw[1])
     scores = np.asarray(scores, dtype=np.float32)
@@ -54,19 +53,13 @@ def select_instances(scores: np.ndarray, boxes: np.ndarray, frame_hw: tuple[int,
     xyxy[:, 0::2] = xyxy[:, 0::2].clip(0, w)
     xyxy[:, 1::2] = xyxy[:, 1::2].clip(0, h)
     order = np.argsort(-scores, kind="stable")
-    keep = suppress_duplicates(xyxy, order[scores[order] > score_threshold], nms_iou)
+    keep = suppress_duplicates(xyxy, order[scores[order] > decision.score], decision.nms_iou)
     return scores, xyxy, keep
 
 
-def check_mask_threshold(mask_threshold: float) -> float:
-    """Return ``mask_threshold`` if it is in (0, 1); ``ValueError`` otherwise."""
-    if not 0.0 < mask_threshold < 1.0:
-        raise ValueError(f"mask_threshold must be in (0, 1), got {mask_threshold}")
-    return mask_threshold
-
-
 def grounding_result(text: str, scores: np.ndarray, xyxy: np.ndarray, keep: np.ndarray, masks: np.ndarray,
-                     union: np.ndarray, frame_hw: tuple[int, int], consistency: str = "off") -> GroundingResult:
+                     union: np.ndarray, frame_hw: tuple[int, int],
+                     decision: Decision = DEFAULT_DECISION) -> GroundingResult:
     """Apply the box/mask consistency rule to the selected instances and build the result.
 
     The one implementation shared by this runtime and ``instancevg.postprocess``.
@@ -77,17 +70,14 @@ def grounding_result(text: str, scores: np.ndarray, xyxy: np.ndarray, keep: np.n
         masks: (K, H, W) bool instance masks of the kept queries, in ``keep`` order.
         union: (H, W) bool, the global mask OR the kept instance masks.
         frame_hw: (H, W) in pixels.
-        consistency: box/mask rule (``instancevg.runtime.consistency``).
+        decision: its ``consistency`` box/mask rule is applied (``instancevg.runtime.consistency``).
 
     Returns:
         a GroundingResult; ``no_target`` (and an all-False union) when no instance is left.
         ``extra``: ``all_scores`` (Nq,), ``all_boxes`` (Nq, 4) xyxy pixels before duplicate
         suppression (REC's top-1), ``kept_queries`` (K,) query index of each kept instance.
-
-    Raises:
-        ValueError: unknown ``consistency``.
     """
-    kept_boxes, masks, agree = apply_consistency_rule(xyxy[keep], masks, consistency)
+    kept_boxes, masks, agree = apply_consistency_rule(xyxy[keep], masks, decision.consistency)
     keep = keep[agree]
     if keep.size == 0:
         union = np.zeros_like(union)  # no instance left (none kept, or all dropped by the rule): no mask
@@ -97,8 +87,7 @@ def grounding_result(text: str, scores: np.ndarray, xyxy: np.ndarray, keep: np.n
 
 
 def postprocess_one(scores: np.ndarray, boxes: np.ndarray, instance_logits: np.ndarray, global_logits: np.ndarray,
-                    text: str, frame_hw: tuple[int, int], score_threshold: float,
-                    mask_threshold: float, nms_iou: float = NMS_IOU, consistency: str = "off") -> GroundingResult:
+                    text: str, frame_hw: tuple[int, int], decision: Decision = DEFAULT_DECISION) -> GroundingResult:
     """Post-process one expression's grounder outputs (:func:`select_instances`, the masks
     upsampled with OpenCV, then :func:`grounding_result`).
 
@@ -109,19 +98,11 @@ def postprocess_one(scores: np.ndarray, boxes: np.ndarray, instance_logits: np.n
         global_logits: (1, m, m) float32 global mask logits.
         text: the expression (copied into the result).
         frame_hw: (H, W) of the frame in pixels.
-        score_threshold: keep a query when its score is above this.
-        mask_threshold: sigmoid threshold of the masks, in (0, 1).
-        nms_iou: duplicate-suppression IoU in (0, 1]; 1.0 keeps every query above the threshold.
-        consistency: box/mask rule applied to the kept instances (``instancevg.runtime.consistency``).
-
-    Raises:
-        ValueError: if ``mask_threshold`` is not in (0, 1), ``nms_iou`` not in (0, 1] or
-            ``consistency`` unknown.
+        decision: score threshold, mask threshold, NMS IoU and box/mask rule.
     """
-    check_mask_threshold(mask_threshold)
     h, w = int(frame_hw[0]), int(frame_hw[1])
-    scores, xyxy, keep = select_instances(scores, boxes, (h, w), score_threshold, nms_iou)
-    logit_thr = math.log(mask_threshold / (1 - mask_threshold))
+    scores, xyxy, keep = select_instances(scores, boxes, (h, w), decision)
+    logit_thr = math.log(decision.mask / (1 - decision.mask))
     k = keep.size
     if k:
         stack = np.concatenate([instance_logits[keep], global_logits[:1]], 0).astype(np.float32)
@@ -133,4 +114,4 @@ def postprocess_one(scores: np.ndarray, boxes: np.ndarray, instance_logits: np.n
     else:
         masks = np.zeros((0, h, w), dtype=bool)
         union = np.zeros((h, w), dtype=bool)
-    return grounding_result(text, scores, xyxy, keep, masks, union, (h, w), consistency)
+    return grounding_result(text, scores, xyxy, keep, masks, union, (h, w), decision)

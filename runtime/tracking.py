@@ -25,9 +25,9 @@ and masks are carried by sparse optical flow (``cv2.calcOpticalFlowPyrLK``, the 
 corners inside each box; the Kalman prediction where no corner is found) and ``grounded`` is
 False. A change of frame size drops every track (the coordinates no longer compare).
 
-The tracker works on any grounding function ``(frame BGR, texts) -> [GroundingResult, ...]``:
+The tracker works on any grounding function ``(frame, texts) -> [GroundingResult, ...]``:
 the runtime's ``Grounder.ground`` and the PyTorch ``InstanceVG`` (whose ``track`` wraps its own
-``ground_many``) share this one implementation.
+``ground``) share this one implementation.
 """
 from __future__ import annotations
 
@@ -37,6 +37,7 @@ from typing import Callable, Sequence
 import cv2
 import numpy as np
 
+from .predictor import DEFAULT_CHANNEL_ORDER, check_channel_order
 from .boxes import box_iou_xyxy
 from .expressions import expression_list
 from .frames import check_frame
@@ -217,20 +218,24 @@ class ReferringTracker:
     """Tracks the objects each expression refers to, frame after frame (module docstring).
 
     Args:
-        ground: ``(frame (H, W, 3) uint8 BGR, texts) -> list[GroundingResult]`` (one per
+        ground: ``(frame (H, W, 3) uint8, texts) -> list[GroundingResult]`` (one per
             expression, boxes xyxy pixels, ``extra["all_scores"]`` / ``extra["all_boxes"]`` for
             the second association when present), e.g. ``Grounder.ground``.
         texts: the expressions, grounded together in every grounded frame.
         settings: a :class:`TrackerSettings` (defaults when None).
         score_threshold: the grounder's keep threshold (low-score queries lie at or under it).
+        channel_order: the frames' channel order, ``"bgr"`` (default) or ``"rgb"``; ``ground``
+            receives the frames as they are.
 
     Raises:
         ValueError / TypeError: bad expressions (:func:`instancevg.runtime.expressions.expression_list`).
     """
 
     def __init__(self, ground: Callable[[np.ndarray, list[str]], Sequence[GroundingResult]], texts,
-                 settings: TrackerSettings | None = None, score_threshold: float = 0.7):
+                 settings: TrackerSettings | None = None, score_threshold: float = 0.7,
+                 channel_order: str = DEFAULT_CHANNEL_ORDER):
         self.ground_fn = ground
+        self.to_gray = cv2.COLOR_BGR2GRAY if check_channel_order(channel_order) == "bgr" else cv2.COLOR_RGB2GRAY
         self.texts = expression_list(texts)
         self.settings = settings or TrackerSettings()
         self.score_threshold = float(score_threshold)
@@ -249,7 +254,7 @@ class ReferringTracker:
         """Process the next frame.
 
         Args:
-            frame: (H, W, 3) uint8 BGR.
+            frame: (H, W, 3) uint8 in the tracker's channel order.
 
         Returns:
             one :class:`TrackedResult` per expression, in order.
@@ -262,7 +267,7 @@ class ReferringTracker:
         if hw != self._hw:  # a new stream or a new resolution: old coordinates mean nothing here
             self.reset()
             self._hw = hw
-        gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+        gray = cv2.cvtColor(frame, self.to_gray)
         grounded = self.frame_index % self.settings.every == 0
         if grounded:
             results = list(self.ground_fn(frame, self.texts))

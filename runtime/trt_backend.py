@@ -69,7 +69,7 @@ class TensorRTBackend:
     """Runs ``text_encoder.<precision>.engine`` and ``grounder.<precision>.engine``.
 
     Args:
-        bundle: an opened bundle whose manifest lists engines (``manifest["engines"]``).
+        bundle: an opened bundle whose manifest lists engines (``manifest.engines``).
         precision: "fp16" or "int8"; default the first engine set listed.
         verify: check engine SHA-256 against the manifest.
 
@@ -81,7 +81,7 @@ class TensorRTBackend:
     name = "tensorrt"
 
     def __init__(self, bundle: Bundle, precision: str | None = None, verify: bool = True):
-        engines = bundle.manifest.get("engines") or {}
+        engines = bundle.manifest.engines
         if not engines:
             raise BundleError(f"{bundle.path} has no TensorRT engines: build them with export/build_engine.py")
         precision = precision or next(iter(engines))
@@ -98,7 +98,7 @@ class TensorRTBackend:
         self.runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
         self.text_engine = _Engine(trt, self.runtime, paths["text_encoder"], self.cuda)
         self.grounder_engine = _Engine(trt, self.runtime, paths["grounder"], self.cuda)
-        self.grounder_outputs = bundle.manifest["graphs"]["grounder"]["outputs"]
+        self.grounder_outputs = bundle.manifest.graphs["grounder"].outputs
         self.precision = precision
 
     def encode_text(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:

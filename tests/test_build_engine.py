@@ -4,11 +4,14 @@ shapes); the build itself only where TensorRT and a GPU exist."""
 import argparse
 import json
 import sys
+from dataclasses import replace
 
 import pytest
 from instancevg.export import build_engine as script
 from instancevg.runtime import engine_build as build_engine
 from instancevg.runtime.bundle import BundleError
+from instancevg.runtime.decision import Decision
+from instancevg.runtime.manifest import InputSpec, Manifest
 
 
 def _parse(argv, bundle_required=False):
@@ -16,7 +19,8 @@ def _parse(argv, bundle_required=False):
     build_engine.add_arguments(p, bundle_required=bundle_required)
     return p.parse_args(argv)
 
-MANIFEST = {"input": {"image_size": 320}, "max_text_len": 40, "text_dim": 384, "precision": "fp32"}
+MANIFEST = Manifest(input=InputSpec(320, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)), decision=Decision(), max_text_len=40,
+                    graphs={}, text_dim=384, precision="fp32")
 
 
 def test_profile_shapes():
@@ -57,10 +61,10 @@ def test_missing_tensorrt_message(monkeypatch, capsys, tmp_path):
 def test_precision_checks(tmp_path, capsys):
     with pytest.raises(BundleError, match="quantize.py"):
         build_engine.check_precision(MANIFEST, "int8")
-    uint8 = dict(MANIFEST, precision="int8", quantization={"activations": "uint8 asymmetric per-tensor"})
+    uint8 = replace(MANIFEST, precision="int8", quantization={"activations": "uint8 asymmetric per-tensor"})
     with pytest.raises(BundleError, match="symmetric int8"):
         build_engine.check_precision(uint8, "int8")
-    build_engine.check_precision(dict(uint8, quantization={"activations": "int8 symmetric per-tensor"}), "int8")
+    build_engine.check_precision(replace(uint8, quantization={"activations": "int8 symmetric per-tensor"}), "int8")
     build_engine.check_precision(MANIFEST, "fp16")
     assert script.main(["--int8"]) == 2
     assert "Q/DQ bundle" in capsys.readouterr().err

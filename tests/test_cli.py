@@ -124,14 +124,14 @@ def test_api_matches_cli(tiny_ckpt, capsys):
 
 
 def test_ground_several_expressions(tiny_ckpt, tmp_path, capsys):
-    """Repeated --text: one result per expression, as ground_many gives them, one overlay each."""
+    """Repeated --text: one result per expression, as ground with a list gives them, one overlay each."""
     texts = ["the cup", "all saucers on the left"]
     base = ["ground", "--image", COFFEE, "--checkpoint", str(tiny_ckpt)]
     for t in texts:
         base += ["--text", t]
     code, out, _ = _run([*base, "--json", "--out", str(tmp_path / "ov.png")], capsys)
     assert code == 0
-    want = InstanceVG.from_pretrained(tiny_ckpt, device="cpu").ground_many(COFFEE, texts)
+    want = InstanceVG.from_pretrained(tiny_ckpt, device="cpu").ground(COFFEE, texts)
     doc = json.loads(out)
     assert doc["schema"] == "instancevg.ground/1" and doc["checkpoint"] == str(tiny_ckpt)
     assert doc["results"] == json.loads(json.dumps([r.to_dict() for r in want]))
@@ -146,12 +146,12 @@ def test_ground_several_expressions(tiny_ckpt, tmp_path, capsys):
     assert code == 2 and "--text 3 is empty" in err
 
 
-def test_ground_many_matches_single_calls(tiny_ckpt):
-    """ground_many shares one backbone pass between expressions; each result must equal the
+def test_ground_list_matches_single_calls(tiny_ckpt):
+    """ground with a list shares one backbone pass between expressions; each result must equal the
     result of grounding that expression alone."""
     model = InstanceVG.from_pretrained(tiny_ckpt, device="cpu")
     texts = ["the cup", "all saucers on the left", "the second spoon"]
-    many = model.ground_many(COFFEE, texts)
+    many = model.ground(COFFEE, texts)
     assert [r.text for r in many] == texts
     for text, r in zip(texts, many):
         one = model.ground(COFFEE, text)

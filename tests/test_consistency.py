@@ -8,6 +8,7 @@ import torch
 
 from instancevg.runtime.consistency import apply_consistency_rule, box_mask_iou, check_consistency_rule, mask_boxes
 from instancevg.evaluation.consistency import ConsistencyEvaluator
+from instancevg.runtime.decision import Decision
 
 
 def _masks():
@@ -111,9 +112,10 @@ def test_torch_and_runtime_postprocessing_apply_the_same_rule(tiny_model, rule):
     with torch.no_grad():
         out = tiny_model(torch.randn(1, 3, s, s), ids, torch.ones_like(ids))
     out.scores = torch.linspace(0.99, 0.5, out.scores.shape[1])[None]  # several kept queries
-    a = postprocess(out, 0, "x", (90, 120), 0.7, 0.5, "reference", 1.0, rule)
+    decision = Decision(0.7, 0.5, 1.0, rule)
+    a = postprocess(out, 0, "x", (90, 120), decision, "reference")
     b = postprocess_one(out.scores[0].numpy(), out.pred_boxes[0].numpy(), out.pred_masks[0].numpy(),
-                        out.global_mask[0].numpy(), "x", (90, 120), 0.7, 0.5, 1.0, rule)
+                        out.global_mask[0].numpy(), "x", (90, 120), decision)
     assert len(a) == len(b) and (len(a) > 1 or rule == "agree")
     assert a.no_target == b.no_target == (len(a) == 0)
     if a.no_target:

@@ -28,16 +28,136 @@ def test_spec_parsing():
     assert (s.kind, s.path, s.extra, s.weight) == ("refcocog", "/d/ref", "umd", 0.5)
     assert str(s) == "refcocog:/d/ref:umd@0.5"
     assert DataSpec.parse("coco:a/instances.json:a/img") == DataSpec("coco", "a/instances.json", "a/img", 1.0)
+    assert DataSpec.parse("procedural:7@2") == DataSpec("procedural", "7", None, 2.0)
+    assert DataSpec.parse("procedural") == DataSpec("procedural", "0")  # the bare word: seed 0, in memory
     for bad, msg in [("foo:x", "unknown kind 'foo'"), ("coco:", "missing PATH"), ("coco:x@-1", "must be positive"),
                      ("coco:x@abc", "is not a number"), ("nowhere", "expected KIND:PATH"),
-                     ("procedural:d:x", "takes only a directory")]:
-        with pytest.raises(ValueError, match=msg):
+                     ("procedural:d:x", "takes only a directory"), ("parts:x", "non-negative integer seed")]:
+        with pytest.raises(ValueError, match=msg) as exc:
             DataSpec.parse(bad)
+        text = str(exc.value)
+        assert f"data source {bad!r}" in text and "\n" not in text  # one line naming the SPEC
 
 
 def test_bare_directory_is_procedural(tmp_path):
     (tmp_path / "dataset.json").write_text("{}")
     assert DataSpec.parse(str(tmp_path)) == DataSpec("procedural", str(tmp_path))
+    assert DataSpec.parse(str(tmp_path / "dataset.json")) == DataSpec("procedural", str(tmp_path / "dataset.json"))
+    with pytest.raises(ValueError, match="make-data"):  # a directory without dataset.json says how to make one
+        DataSpec.parse(str(tmp_path / "empty"))
+
+
+# every kind the README documents, in its order
+DOCUMENTED_KINDS = ("grefcoco", "refcoco", "refcoco+", "refcocog", "refzom", "coco", "copy-paste", "procedural",
+                    "parts")
+
+
+def test_every_kind_is_registered_and_unknown_kinds_list_them():
+    from instancevg.data.sources import KINDS, get_kind, kinds_usage
+
+    assert KINDS == DOCUMENTED_KINDS
+    for name in DOCUMENTED_KINDS:
+        kind = get_kind(name)
+        assert kind.name == name and kind.usage.startswith(f"{name}:") and kind.usage in kinds_usage()
+        assert callable(kind.train) and callable(kind.eval) and callable(kind.samples) and callable(kind.files)
+    assert [k for k in DOCUMENTED_KINDS if not get_kind(k).has_val] == ["copy-paste"]
+    for bad in ("foo:x", "rfcoco:/d"):
+        with pytest.raises(ValueError) as exc:
+            DataSpec.parse(bad)
+        assert all(repr(k) in str(exc.value) for k in DOCUMENTED_KINDS)
+    with pytest.raises(ValueError, match=r"data source 'foo:x': unknown kind 'foo'; known kinds: \['grefcoco'"):
+        eval_dataset(DataSpec("foo", "x"), get_preset("edge-tiny"), "val")  # a hand-made DataSpec too
+
+
+def test_procedural_seed_renders_what_make_data_writes(tmp_path):
+    """procedural:SEED evaluates, in memory, the records `make-data --seed SEED` writes, by default
+    as many as make-data writes per split (--n-val 500, --n-test 1000)."""
+    import cv2
+
+    from instancevg.cli import main
+    from instancevg.data.sources import eval_samples
+
+    out = tmp_path / "d"
+    assert main(["make-data", "--out", str(out), "--seed", "3", "--n-val", "2", "--n-test", "2"]) == 0
+    written = json.loads((out / "dataset.json").read_text())
+    config = get_preset("edge-tiny")
+    spec = DataSpec.parse("procedural:3")
+    rendered, read = eval_dataset(spec, config, "test", limit=2), eval_dataset(DataSpec.parse(str(out)), config, "test")
+    assert len(rendered) == len(read) == 2
+    for i, record in enumerate(written["test"]):
+        a, b = rendered[i], read[i]
+        assert a["text"] == b["text"] == record["expressions"][0]
+        assert a["target"]["sample_id"] == record["image_id"] == f"test-{i:06d}"
+        x, y, w, h = np.array([ann["bbox"] for ann in record["annotations"]]).reshape(-1, 4).T
+        np.testing.assert_allclose(a["target"]["boxes_xyxy"].numpy(), np.stack([x, y, x + w, y + h], 1), atol=1e-4)
+        np.testing.assert_array_equal(a["image"].numpy(), b["image"].numpy())
+        np.testing.assert_array_equal(a["target"]["union_full"], b["target"]["union_full"])
+    raw = list(eval_samples(spec, "test", 2))
+    for sample, record in zip(raw, written["test"]):
+        png = cv2.cvtColor(cv2.imread(str(out / record["file_name"])), cv2.COLOR_BGR2RGB)
+        np.testing.assert_array_equal(sample.image, png)
+        assert sample.text == record["expressions"][0] and len(sample.boxes) == len(sample.masks)
+        assert sample.masks.shape[1:] == png.shape[:2] and sample.masks.dtype == bool
+    assert len(eval_dataset(spec, config, "val")) == 500 and len(eval_dataset(spec, config, "test")) == 1000
+    assert spec.annotation_files() == [] and DataSpec.parse(str(out)).annotation_files() == [out / "dataset.json"]
+    with pytest.raises(ValueError, match="unknown split 'dev'"):
+        eval_dataset(spec, config, "dev")
+
+
+def test_eval_samples_are_the_eval_items_for_coco_and_released_data(coco_dir, tmp_path):
+    from instancevg.data.sources import eval_samples
+
+    config = get_preset("edge-tiny")
+    for spec, split in [(DataSpec("coco", str(coco_dir)), "val"),
+                        (DataSpec("grefcoco", str(write_grefcoco(tmp_path / "g"))), "train")]:
+        items, raw = eval_dataset(spec, config, split), list(eval_samples(spec, split))
+        # coco: 2 val images x 4 draws; grefcoco: 4 train sentences
+        assert len(raw) == len(items) == {"coco": 2 * 4, "grefcoco": 4}[spec.kind]
+        for sample, item in zip(raw, items):
+            assert sample.text == item["text"] and sample.image.dtype == np.uint8 and sample.image.ndim == 3
+            np.testing.assert_allclose(sample.boxes, item["target"]["boxes_xyxy"].numpy())
+            union = sample.masks.any(0) if len(sample.masks) else np.zeros(sample.image.shape[:2], bool)
+            np.testing.assert_array_equal(union, item["target"]["union_full"])
+        assert len(list(eval_samples(spec, split, limit=3))) == 3
+    with pytest.raises(ValueError, match="training only"):
+        eval_samples(DataSpec("copy-paste", str(coco_dir)), "val")
+
+
+def test_export_tools_take_any_spec(coco_dir):
+    """export/evaluate_bundle.py, parity.py and calibration.py read coco: (and any SPEC) as `instancevg eval` does."""
+    from instancevg.export.calibration import calibration_samples
+    from instancevg.export.evaluate_bundle import load_samples
+    from instancevg.export.parity import load_test_dataset
+
+    config = get_preset("edge-tiny")
+    spec = f"coco:{coco_dir}"
+    items = eval_dataset(DataSpec.parse(spec), config, "val")
+    scored = list(load_samples(spec, "val"))
+    assert [t for _, t, _, _ in scored] == [items[i]["text"] for i in range(len(items))] and len(scored) == 8
+    held_out = load_test_dataset(config, spec, 3, split="val")
+    assert [held_out[i]["text"] for i in range(len(held_out))] == [items[i]["text"] for i in range(3)]
+    calib = list(calibration_samples(spec, 5, "val"))
+    assert [t for _, t in calib] == [items[i]["text"] for i in range(5)] and calib[0][0].dtype == np.uint8
+    with pytest.raises(ValueError, match="test split"):
+        calibration_samples(spec, 5, "test")
+    rendered = list(load_samples("procedural", "val", 2))  # the bare word still means procedural:0
+    assert [t for _, t, _, _ in rendered] == [s.text for s in list(load_samples("procedural:0", "val", 2))]
+    with pytest.raises(ValueError, match="data source 'foo:x'"):
+        load_samples("foo:x")
+
+
+def test_validation_sources_and_metrics_home(coco_dir, tmp_path):
+    from instancevg.data.sources import metrics_dir, validation_sources
+
+    specs = [DataSpec.parse(f"coco:{coco_dir}@2"), DataSpec.parse(f"copy-paste:{coco_dir}"), DataSpec.parse("parts:1"),
+             DataSpec.parse(f"coco:{coco_dir}")]
+    assert validation_sources(specs) == [DataSpec("coco", str(coco_dir)), DataSpec("parts", "1")]
+    whole = write_instances(tmp_path / "nosplit", tmp_path / "nosplit")  # no split.json: its val is its train
+    with pytest.raises(ValueError, match="no split.json"):
+        validation_sources([DataSpec("coco", str(whole))])
+    assert metrics_dir(DataSpec.parse(f"procedural:{tmp_path}")) == tmp_path
+    assert metrics_dir(DataSpec.parse("procedural:0")) is None
+    assert metrics_dir(DataSpec.parse(f"coco:{coco_dir}")) is None
 
 
 def test_epoch_permutation_covers_each_epoch_once():

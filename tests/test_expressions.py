@@ -49,15 +49,16 @@ def api_model(tiny_model):
     return InstanceVG(tiny_model, torch.device("cpu"))
 
 
-def test_api_ground_many_takes_one_string(api_model):
+def test_api_ground_str_gives_one_result_list_gives_a_list(api_model):
     image = np.zeros((40, 60, 3), np.uint8)
-    rs = api_model.ground_many(image, "the cross")
-    assert len(rs) == 1 and rs[0].text == "the cross"
+    rs = api_model.ground(image, ["the cross"])
+    assert isinstance(rs, list) and len(rs) == 1 and rs[0].text == "the cross"
     assert rs[0].to_dict() == api_model.ground(image, "the cross").to_dict()
 
 
 @pytest.mark.parametrize("text, error, match", [
-    (["the cross"], TypeError, "ground_many"),
+    ([], ValueError, "empty"),
+    (["the cross", 3], TypeError, "int"),
     (b"the cross", TypeError, "bytes"),
     ({"the cross": 1}, TypeError, "dict"),
     (None, TypeError, "NoneType"),

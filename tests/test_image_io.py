@@ -388,7 +388,7 @@ def test_grounding_result_and_overlay_are_at_the_working_size(tmp_path, tiny_mod
     from instancevg.overlay import draw_overlay
 
     monkeypatch.setattr(api, "GROUNDING_MAX_SIDE", 64)
-    monkeypatch.setattr(api.image_array, "__defaults__", (64,))
+    monkeypatch.setattr(api.image_array, "__defaults__", (64, "bgr"))
     path = tmp_path / "wide.png"
     Image.fromarray(np.full((100, 400, 3), 90, np.uint8)).save(path)
     model = api.InstanceVG(tiny_model, torch.device("cpu"))

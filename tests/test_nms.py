@@ -8,6 +8,7 @@ import torch
 from instancevg.config import ModelConfig
 from instancevg.evaluation.grec import box_iou_xyxy
 from instancevg.runtime.nms import check_nms_iou, suppress_duplicates
+from instancevg.runtime.decision import Decision
 from instancevg.postprocess import postprocess
 from instancevg.runtime.postprocess import postprocess_one
 from fake_outputs import make_outputs
@@ -94,9 +95,10 @@ def _duplicate_outputs():
 
 
 def _both(out, nms_iou):
-    torch_res = postprocess(out, 0, "x", (8, 8), nms_iou=nms_iou, kernels="reference")
+    decision = Decision(nms_iou=nms_iou, consistency="off")  # NMS alone, masks as predicted
+    torch_res = postprocess(out, 0, "x", (8, 8), decision, kernels="reference")
     np_res = postprocess_one(out.scores[0].numpy(), out.pred_boxes[0].numpy(), out.pred_masks[0].numpy(),
-                             out.global_mask[0].numpy(), "x", (8, 8), 0.7, 0.5, nms_iou=nms_iou)
+                             out.global_mask[0].numpy(), "x", (8, 8), decision)
     return torch_res, np_res
 
 
@@ -144,7 +146,7 @@ def test_api_and_evaluate_pass_the_configured_nms_iou(tmp_path, monkeypatch):
     seen = []
 
     def spy(*args, **kwargs):
-        seen.append(args[7] if len(args) > 7 else kwargs["nms_iou"])
+        seen.append((args[4] if len(args) > 4 else kwargs["decision"]).nms_iou)
         return postprocess(*args, **kwargs)
 
     monkeypatch.setattr(api_module, "postprocess", spy)

@@ -13,6 +13,9 @@ import torch
 from instancevg.data.transforms import preprocess_image, prepare_targets
 from fake_outputs import make_outputs
 from instancevg.postprocess import postprocess
+from instancevg.runtime.decision import Decision
+
+AS_PREDICTED = Decision(consistency="off")  # these tests check query selection, not the box/mask rule
 
 H, W = 8, 12  # non-square original image
 HI, LO = 10.0, -10.0  # mask logits
@@ -54,7 +57,7 @@ RIGHT = ~LEFT
 
 
 def test_keeps_scores_strictly_above_threshold_sorted():
-    res = postprocess(_fake_outputs([0.9, 0.7, 0.71]), 0, "the things", (H, W))
+    res = postprocess(_fake_outputs([0.9, 0.7, 0.71]), 0, "the things", (H, W), AS_PREDICTED)
     assert res.text == "the things"
     assert res.image_size == (H, W)
     assert not res.no_target
@@ -67,7 +70,7 @@ def test_keeps_scores_strictly_above_threshold_sorted():
 
 
 def test_boxes_to_xyxy_pixels_clipped():
-    res = postprocess(_fake_outputs([0.9, 0.7, 0.71]), 0, "x", (H, W))
+    res = postprocess(_fake_outputs([0.9, 0.7, 0.71]), 0, "x", (H, W), AS_PREDICTED)
     # query 0: [0.5,0.5,0.5,0.25] -> xyxy [0.25, 0.375, 0.75, 0.625] * (W,H,W,H) = [3, 3, 9, 5]
     # query 2: [0.1,0.9,0.4,0.4] -> [-0.1, 0.7, 0.3, 1.1] * (12,8,12,8) = [-1.2, 5.6, 3.6, 8.8]
     #          clipped to the image -> [0, 5.6, 3.6, 8]
@@ -75,7 +78,7 @@ def test_boxes_to_xyxy_pixels_clipped():
 
 
 def test_masks_upsampled_and_union_with_global_excludes_dropped_query(kernel_backend):
-    res = postprocess(_fake_outputs([0.9, 0.7, 0.71]), 0, "x", (H, W), kernels=kernel_backend)
+    res = postprocess(_fake_outputs([0.9, 0.7, 0.71]), 0, "x", (H, W), AS_PREDICTED, kernels=kernel_backend)
     assert res.masks.shape == (2, H, W) and res.masks.dtype == bool
     np.testing.assert_array_equal(res.masks[0], LEFT)
     np.testing.assert_array_equal(res.masks[1], TOP)
@@ -92,15 +95,15 @@ def test_masks_upsampled_and_union_with_global_excludes_dropped_query(kernel_bac
 def test_union_includes_global_mask(kernel_backend):
     glob = torch.full((1, 1, 4, 4), LO)
     glob[0, 0, :, 2:] = HI  # right half
-    res = postprocess(_fake_outputs([0.9, 0.7, 0.71], glob), 0, "x", (H, W), kernels=kernel_backend)
+    res = postprocess(_fake_outputs([0.9, 0.7, 0.71], glob), 0, "x", (H, W), AS_PREDICTED, kernels=kernel_backend)
     np.testing.assert_array_equal(res.union_mask, LEFT | TOP | RIGHT)  # everything
-    glob_only = postprocess(_fake_outputs([0.9, 0.1, 0.1], glob), 0, "x", (H, W), kernels=kernel_backend)
+    glob_only = postprocess(_fake_outputs([0.9, 0.1, 0.1], glob), 0, "x", (H, W), AS_PREDICTED, kernels=kernel_backend)
     np.testing.assert_array_equal(glob_only.union_mask, LEFT | RIGHT)
 
 
 def test_no_target_when_nothing_above_threshold(kernel_backend):
     glob = torch.full((1, 1, 4, 4), HI)  # a confident global mask must still be dropped
-    res = postprocess(_fake_outputs([0.7, 0.3, 0.1], glob), 0, "nothing", (H, W), kernels=kernel_backend)
+    res = postprocess(_fake_outputs([0.7, 0.3, 0.1], glob), 0, "nothing", (H, W), AS_PREDICTED, kernels=kernel_backend)
     assert res.no_target
     assert len(res) == 0
     assert res.boxes.shape == (0, 4) and res.scores.shape == (0,)
@@ -111,7 +114,7 @@ def test_no_target_when_nothing_above_threshold(kernel_backend):
 
 
 def test_kept_instances_sorted_by_score_not_index():
-    res = postprocess(_fake_outputs([0.75, 0.2, 0.95]), 0, "x", (H, W))
+    res = postprocess(_fake_outputs([0.75, 0.2, 0.95]), 0, "x", (H, W), AS_PREDICTED)
     np.testing.assert_allclose(res.scores, [0.95, 0.75], atol=1e-6)
     np.testing.assert_allclose(res.boxes, [[0, 5.6, 3.6, 8], [3, 3, 9, 5]], atol=1e-5)
     np.testing.assert_array_equal(res.masks[0], TOP)
@@ -120,7 +123,7 @@ def test_kept_instances_sorted_by_score_not_index():
 
 def test_threshold_boundary_exact_value():
     # 0.5 and 0.25 are exact in float32: a score equal to the threshold is dropped.
-    res = postprocess(_fake_outputs([0.5, 0.25, 0.5000001]), 0, "x", (H, W), score_threshold=0.5)
+    res = postprocess(_fake_outputs([0.5, 0.25, 0.5000001]), 0, "x", (H, W), Decision(score=0.5, consistency="off"))
     assert len(res) == 1
     np.testing.assert_array_equal(res.masks[0], TOP)  # query 2
 
@@ -129,8 +132,8 @@ def test_mask_threshold_is_on_probability(kernel_backend):
     # Logit 1.0 -> p = 0.73: kept at mask_threshold 0.5, dropped at 0.8 (logit 1.386).
     out = _fake_outputs([0.9, 0.1, 0.1])
     out.pred_masks[0, 0] = 1.0
-    assert postprocess(out, 0, "x", (H, W), mask_threshold=0.5, kernels=kernel_backend).masks[0].all()
-    assert not postprocess(out, 0, "x", (H, W), mask_threshold=0.8, kernels=kernel_backend).masks[0].any()
+    assert postprocess(out, 0, "x", (H, W), decision=Decision(mask=0.5, consistency="off"), kernels=kernel_backend).masks[0].all()
+    assert not postprocess(out, 0, "x", (H, W), decision=Decision(mask=0.8, consistency="off"), kernels=kernel_backend).masks[0].any()
 
 
 def test_index_selects_sample():
@@ -138,8 +141,8 @@ def test_index_selects_sample():
     b = _fake_outputs([0.95, 0.1, 0.1])
     batch = make_outputs(**{f.name: torch.cat([getattr(a, f.name), getattr(b, f.name)])
                             for f in dataclasses.fields(a) if f.name not in ("aux_outputs", "mask_grounding")})
-    assert postprocess(batch, 0, "x", (H, W)).no_target
-    res = postprocess(batch, 1, "x", (H, W))
+    assert postprocess(batch, 0, "x", (H, W), AS_PREDICTED).no_target
+    res = postprocess(batch, 1, "x", (H, W), AS_PREDICTED)
     assert not res.no_target and len(res) == 1
     np.testing.assert_allclose(res.boxes, [[3, 3, 9, 5]], atol=1e-5)
 

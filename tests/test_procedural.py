@@ -316,3 +316,25 @@ def test_placement_occlusion_and_same_colour_gap():
             for j, p in enumerate(objects):
                 if j != i and p.color == o.color:
                     assert dist[label == j + 1].min() >= 5
+
+
+def test_render_objects_redraws_a_sample_and_moves_its_objects():
+    """Sample.background + render_objects: the objects at their own centres give back the
+    sample's pixels exactly; a moved object takes its pixels (and its label) with it."""
+    from instancevg.data.procedural_scene import render_objects
+
+    s = render_sample(0, 7, "val")
+    centres = np.array([[o.cx, o.cy] for o in s.objects])
+    image, label = render_objects(s.background, s.objects, centres)
+    np.testing.assert_array_equal(image, s.image)
+    for k, i in enumerate(s.referents):
+        np.testing.assert_array_equal(label == i + 1, s.masks[k])
+    last = len(s.objects) - 1  # drawn on top: nothing hides it wherever it goes
+    moved = centres.copy()
+    moved[last] += (3, 2)
+    _, label2 = render_objects(s.background, s.objects, moved)
+    ys, xs = np.nonzero(label == last + 1)
+    ys2, xs2 = np.nonzero(label2 == last + 1)
+    assert len(xs2) == len(xs) and (xs2.min() - xs.min(), ys2.min() - ys.min()) == (3, 2)
+    with pytest.raises(ValueError, match="centres must be"):
+        render_objects(s.background, s.objects, centres[:-1])

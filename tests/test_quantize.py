@@ -106,7 +106,7 @@ def test_int8_runs_in_runtime_close_to_fp32(int8_bundle, tiny_bundle):
     g8 = Grounder.from_bundle(int8_bundle, backend="onnxruntime")
     results = g8.ground(frame, texts)
     assert len(results) == 2 and all(np.isfinite(r.extra["all_scores"]).all() for r in results)
-    image, t = g32.encode_image(frame), g32.encode_text(texts)
+    image, t = g32.encode_image(frame).maps, g32.encode_text(texts)
     a = g32.backend.ground(image, t.features, t.mask)  # one image for both expressions, as the runtime sends
     b = g8.backend.ground(image, t.features, t.mask)
     # The untrained tiny model is quantization-sensitive and picks its queries by argmax over a

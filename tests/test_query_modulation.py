@@ -111,7 +111,7 @@ def test_int8_quantization_keeps_the_refined_maps(qr_bundle, tmp_path):
     frame = cv2.cvtColor(render_sample(0, 5, "test").image, cv2.COLOR_RGB2BGR)
     g32 = Grounder.from_bundle(qr_bundle, backend="onnxruntime")
     g8 = Grounder.from_bundle(int8, backend="onnxruntime")
-    image, t = g32.encode_image(frame), g32.encode_text(["the red circle", "all squares"])
+    image, t = g32.encode_image(frame).maps, g32.encode_text(["the red circle", "all squares"])
     a = g32.backend.ground(image, t.features, t.mask)
     b = g8.backend.ground(image, t.features, t.mask)
     # Same floor as the plain tiny model's INT8 test (tests/test_quantize.py).

@@ -13,7 +13,7 @@ import torch
 
 pytest.importorskip("onnxruntime", reason="the runtime tests need onnxruntime (pip install -e '.[test]')")
 
-from instancevg.runtime import BundleError, FrameError, Grounder
+from instancevg.runtime import BundleError, Decision, FrameError, Grounder, GroundingResult
 from instancevg.runtime.frames import preprocess_frame
 from instancevg.runtime.postprocess import postprocess_one
 
@@ -58,9 +58,10 @@ def test_numpy_postprocess_matches_torch_postprocess():
     out = make_outputs(scores=scores, pred_boxes=boxes, mask_embed=mask_embed, pixel_embed=pixel_embed,
                        global_mask=torch.randn(1, 1, m, m, generator=g),
                        pred_masks=torch.einsum("bqd,bdhw->bqhw", mask_embed, pixel_embed))
-    ref = postprocess(out, 0, "x", (h, w), 0.5, 0.5)
+    decision = Decision(score=0.5, mask=0.5, nms_iou=0.7, consistency="off")
+    ref = postprocess(out, 0, "x", (h, w), decision)
     got = postprocess_one(out.scores[0].numpy(), out.pred_boxes[0].numpy(), out.pred_masks[0].numpy(),
-                          out.global_mask[0].numpy(), "x", (h, w), 0.5, 0.5)
+                          out.global_mask[0].numpy(), "x", (h, w), decision)
     assert got.no_target == ref.no_target and len(got) == len(ref) > 0
     np.testing.assert_allclose(got.scores, ref.scores)
     np.testing.assert_allclose(got.boxes, ref.boxes, atol=1e-4)
@@ -84,8 +85,7 @@ def test_ground_matches_pytorch(grounder, tiny_export_model, frames):
         with torch.no_grad():
             out = tiny_export_model(x, ids, mask)
         for i, r in enumerate(results):
-            ref = postprocess(out, i, TEXTS[i], frame.shape[:2], cfg.score_threshold, cfg.mask_threshold,
-                              nms_iou=cfg.nms_iou, consistency=cfg.consistency)
+            ref = postprocess(out, i, TEXTS[i], frame.shape[:2], cfg.decision)
             assert r.text == TEXTS[i] and r.image_size == frame.shape[:2]
             assert r.no_target == ref.no_target
             np.testing.assert_allclose(r.scores, ref.scores, atol=1e-4)
@@ -99,10 +99,12 @@ def test_ground_matches_pytorch(grounder, tiny_export_model, frames):
 
 
 def test_single_string_and_order(grounder, frames):
-    one = grounder.ground(frames[0], TEXTS[1])
+    one = grounder.ground(frames[0], TEXTS[1])  # a str: one result, not a list
+    listed = grounder.ground(frames[0], [TEXTS[1]])
     many = grounder.ground(frames[0], TEXTS)
-    assert len(one) == 1
-    np.testing.assert_allclose(one[0].extra["all_scores"], many[1].extra["all_scores"], atol=1e-5)
+    assert isinstance(one, GroundingResult) and isinstance(listed, list) and len(listed) == 1
+    np.testing.assert_allclose(one.extra["all_scores"], many[1].extra["all_scores"], atol=1e-5)
+    np.testing.assert_array_equal(listed[0].extra["all_scores"], one.extra["all_scores"])
 
 
 def test_spinning_is_opt_in_and_reaches_both_sessions(tiny_bundle, grounder, frames):
@@ -112,7 +114,7 @@ def test_spinning_is_opt_in_and_reaches_both_sessions(tiny_bundle, grounder, fra
     spinning = Grounder.from_bundle(tiny_bundle, backend="onnxruntime", threads=1, spinning=True)
     sessions = (spinning.backend.text_session, spinning.backend.grounder_session)
     assert [s.get_session_options().get_session_config_entry(key) for s in sessions] == ["1", "1"]
-    a, b = grounder.ground(frames[2], TEXTS[0])[0], spinning.ground(frames[2], TEXTS[0])[0]
+    a, b = grounder.ground(frames[2], TEXTS[0]), spinning.ground(frames[2], TEXTS[0])
     np.testing.assert_array_equal(a.extra["all_scores"], b.extra["all_scores"])
 
 
@@ -129,12 +131,12 @@ def test_one_image_for_all_expressions(tiny_bundle, frames, monkeypatch):
     many = g.ground(frames[1], TEXTS)
     assert shapes == [(1, len(TEXTS))]  # one frame, one backbone pass, three expressions
     for i, t in enumerate(TEXTS):  # the same answers as one expression at a time
-        np.testing.assert_allclose(g.ground(frames[1], t)[0].extra["all_scores"], many[i].extra["all_scores"],
+        np.testing.assert_allclose(g.ground(frames[1], t).extra["all_scores"], many[i].extra["all_scores"],
                                    atol=1e-5)
 
 
 def test_grounder_batch_mismatch_is_an_error(grounder, frames):
-    image = grounder.encode_image(frames[0])
+    image = grounder.encode_image(frames[0]).maps
     text = grounder.encode_text(TEXTS)
     two = np.concatenate([image, image])
     with pytest.raises(ValueError, match="image batch 2 must be 1 .* or 3"):
@@ -202,8 +204,8 @@ def test_overlong_expression_is_truncated_with_warning(grounder, frames):
     long_text = " ".join(["the small red circle left of the blue square"] * 10)
     with pytest.warns(UserWarning, match="truncated"):
         r = grounder.ground(frames[0], long_text)
-    assert len(r) == 1
-    assert grounder.encode_text(long_text).mask.shape[1] == grounder.manifest["max_text_len"]
+    assert r.text == long_text
+    assert grounder.encode_text(long_text).mask.shape[1] == grounder.manifest.max_text_len
 
 
 def test_bundle_errors(tiny_bundle, tmp_path):
@@ -255,8 +257,8 @@ DELETE = object()
 @pytest.mark.parametrize("path, value, match", [
     ("files.grounder.onnx.sha256", DELETE, "files\\['grounder.onnx'\\] needs a 'sha256'"),
     ("thresholds", DELETE, "field 'thresholds' is missing"),
-    ("thresholds.score", "high", "field 'score' must be a number, got 'high'"),
-    ("thresholds.mask", None, "field 'mask' must be a number"),
+    ("thresholds.score", "high", "field 'thresholds.score' must be a number, got 'high'"),
+    ("thresholds.mask", None, "field 'thresholds.mask' must be a number"),
     ("input.image_size", "320", "input.image_size"),
     ("input.std", [1, 0, 1], "std.*positive"),
     ("max_text_len", DELETE, "max_text_len"),
@@ -278,14 +280,14 @@ def test_malformed_manifest_names_the_field(tiny_bundle, tmp_path, path, value, 
 
 
 def test_nms_iou_from_manifest(tiny_bundle, tmp_path):
-    assert Grounder.from_bundle(tiny_bundle).nms_iou == json.loads((tiny_bundle / "manifest.json").read_text())[
+    assert Grounder.from_bundle(tiny_bundle).decision.nms_iou == json.loads((tiny_bundle / "manifest.json").read_text())[
         "thresholds"]["nms_iou"]
     copy = tmp_path / "copy"
     shutil.copytree(tiny_bundle, copy)
     manifest = json.loads((copy / "manifest.json").read_text())
     del manifest["thresholds"]["nms_iou"]  # a bundle exported before duplicate suppression existed
     (copy / "manifest.json").write_text(json.dumps(manifest))
-    assert Grounder.from_bundle(copy).nms_iou == 1.0
+    assert Grounder.from_bundle(copy).decision.nms_iou == 1.0
     manifest["thresholds"]["nms_iou"] = 0.0
     (copy / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(BundleError, match="thresholds.nms_iou"):
@@ -305,7 +307,7 @@ def test_ground_applies_the_manifest_nms_iou(tiny_bundle, tmp_path, frames, monk
     real = grounder_module.postprocess_one
 
     def spy(*args, **kwargs):
-        seen.append(args[8] if len(args) > 8 else kwargs["nms_iou"])
+        seen.append((args[6] if len(args) > 6 else kwargs["decision"]).nms_iou)
         return real(*args, **kwargs)
 
     monkeypatch.setattr(grounder_module, "postprocess_one", spy)

@@ -59,14 +59,13 @@ def main(argv=None) -> int:
                                    ("nms_iou", args.nms_iou)) if v is not None}
     if overrides:
         model.config = dataclasses.replace(model.config, **overrides)
-        model.model.config = model.config
         model.model.query_selection.distance_weight = model.config.point_distance_weight
     data = eval_dataset(DataSpec("coco", args.instances, args.images), model.config, args.split)
     rows = defaultdict(lambda: defaultdict(list))
     for g in range(min(args.limit, len(data))):
         _, image, _, boxes, expr = data.expression(g)
         gt = boxes[list(expr.targets)]
-        r = model.ground(image, expr.text)
+        r = model.ground(image, expr.text, channel_order="rgb")
         k = len(gt)
         scores = np.sort(r.extra["all_scores"])[::-1]
         row = rows[group(k)]

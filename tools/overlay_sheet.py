@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, present, absent in CHECKS:
         image = image_array(os.path.join(skimage.data.data_dir, name))
         tiles = []
-        for result in model.ground_many(image, [present, absent]):
+        for result in model.ground(image, [present, absent], channel_order="rgb"):
             kept = "no target" if result.no_target else ", ".join(f"{s:.2f}" for s in result.scores)
             print(f"{name}: {result.text!r} -> {kept}")
             tile = draw_overlay(image, result)

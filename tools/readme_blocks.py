@@ -1,10 +1,11 @@
-"""Run README.md's command blocks verbatim in a fresh copy of the repository.
+"""Run the command blocks of README.md and docs/*.md verbatim in a fresh copy of the repository.
 
-    python tools/readme_blocks.py --list          # every block, its mode and line
+    python tools/readme_blocks.py --list          # every block, its file, line and mode
     python tools/readme_blocks.py                 # the blocks marked ci (what tests/test_readme.py runs)
     python tools/readme_blocks.py --all           # every block that this machine can run (before a release)
 
-Every fenced ``bash`` or ``python`` block in README.md is preceded by a marker line:
+The pages are README.md, then every ``docs/*.md`` sorted by file name (``pages()``). Every fenced
+``bash`` or ``python`` block in them is preceded by a marker line:
 
 * ``<!-- readme: ci -->``: fast; CI runs it (``tests/test_readme.py``).
 * ``<!-- readme: manual (WHY) -->``: slow, or needs what CI lacks (TensorRT, a GPU, an exported
@@ -13,8 +14,13 @@ Every fenced ``bash`` or ``python`` block in README.md is preceded by a marker l
 
 The copy is made from the files git tracks (``git ls-files``), committed to a new repository so
 that ``git status`` afterwards shows anything a command left outside the git-ignored folders, and
-placed beside a link to ``../shared`` when the real checkout has one. Blocks run in order in that
-one copy (a later block may use what an earlier one wrote), with bash ``-euo pipefail``.
+placed beside a link to ``../shared`` when the real checkout has one. Blocks run in page order,
+then in order within a page, in that one copy (a later block, also on a later page, may use what
+an earlier one wrote), with bash ``-euo pipefail``, from the copy's root.
+
+A fence in another shell or Python spelling (``sh``, ``shell``, ``console``, ``py``, ...) is an
+error, so that no command block escapes the check. Relative Markdown links of every page must
+point at files or folders that exist (``broken_links``).
 
 ``pip install`` lines are not executed (they would re-point this environment's editable install
 at the temporary copy): a ``pip`` on the PATH instead checks that each requirement they name is
@@ -35,6 +41,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 MARKER = re.compile(r"<!--\s*readme:\s*(ci|manual)\s*(?:\((.*?)\))?\s*-->")
 FENCE = re.compile(r"^```(bash|python)\s*$")
+# Fences that look like commands but are not exactly FENCE: rejected so that every block is checked.
+OTHER_FENCE = re.compile(r"^```\s*(bash|python|sh|shell|zsh|console|shell-session|py|python3|pycon|ipython)\b",
+                         re.I)
+LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
 
 # What a `pip install` line of the README may name, and how this environment must satisfy it.
 PIP_SHIM = r'''#!/usr/bin/env python3
@@ -65,40 +75,97 @@ for req in args[1:]:
 
 @dataclass(frozen=True)
 class Block:
-    """One fenced block of README.md: its language, text, mode (ci / manual), reason and line."""
+    """One fenced block of a page: its language, text, mode (ci / manual), reason, line and page
+    (the file's path relative to the repository root, e.g. ``docs/export.md``)."""
 
     lang: str
     text: str
     mode: str
     reason: str
     line: int
+    page: str = "README.md"
+
+    @property
+    def where(self) -> str:
+        """``page:line`` of the block's opening fence."""
+        return f"{self.page}:{self.line}"
 
 
-def readme_blocks(readme: Path = ROOT / "README.md") -> list[Block]:
-    """Every ``bash`` / ``python`` block of ``readme`` with its marker.
+def pages(root: Path = ROOT) -> list[Path]:
+    """The pages whose blocks are checked, in the order their blocks run: README.md, then every
+    ``docs/*.md`` sorted by file name."""
+    return [root / "README.md", *sorted((root / "docs").glob("*.md"), key=lambda p: p.name)]
+
+
+def _page_name(path: Path, root: Path) -> str:
+    try:
+        return path.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return path.name
+
+
+def readme_blocks(readme: Path = ROOT / "README.md", name: str | None = None) -> list[Block]:
+    """Every ``bash`` / ``python`` block of one page with its marker.
+
+    Args:
+        readme: the Markdown file.
+        name: how errors and blocks name it (default: its path relative to the repository root,
+            or its file name when it lies outside).
 
     Raises:
-        ValueError: a block without a marker on one of the two lines before its fence, or an
-            unterminated block.
+        ValueError: a block without a marker on one of the two lines before its fence, a fence in
+            another shell or Python spelling (``sh``, ``py``, ...), or an unterminated block.
     """
+    name = name or _page_name(readme, ROOT)
     lines = readme.read_text().splitlines()
     blocks, i = [], 0
     while i < len(lines):
         fence = FENCE.match(lines[i])
         if not fence:
+            other = OTHER_FENCE.match(lines[i])
+            if other:
+                raise ValueError(f"{name}:{i + 1}: fence {lines[i].strip()!r}: write command blocks as "
+                                 "```bash or ```python (nothing after it) so that they are checked")
             i += 1
             continue
         marker = next((m for m in (MARKER.search(lines[j]) for j in range(max(0, i - 2), i)) if m), None)
         if marker is None:
-            raise ValueError(f"{readme.name}:{i + 1}: a {fence.group(1)} block without a "
+            raise ValueError(f"{name}:{i + 1}: a {fence.group(1)} block without a "
                              "<!-- readme: ci --> or <!-- readme: manual (why) --> marker before it")
         end = next((j for j in range(i + 1, len(lines)) if lines[j].strip() == "```"), None)
         if end is None:
-            raise ValueError(f"{readme.name}:{i + 1}: unterminated block")
+            raise ValueError(f"{name}:{i + 1}: unterminated block")
         blocks.append(Block(fence.group(1), "\n".join(lines[i + 1:end]) + "\n", marker.group(1),
-                            marker.group(2) or "", i + 1))
+                            marker.group(2) or "", i + 1, name))
         i = end + 1
     return blocks
+
+
+def all_blocks(root: Path = ROOT) -> list[Block]:
+    """The blocks of every page (``pages``), in run order; raises as ``readme_blocks``."""
+    return [b for page in pages(root) for b in readme_blocks(page, _page_name(page, root))]
+
+
+def broken_links(root: Path = ROOT) -> list[str]:
+    """``page:line: target`` for every relative Markdown link of a page (``[text](target)``) whose
+    file or folder does not exist. Web links, mail links and in-page anchors are not checked; a
+    ``#anchor`` after a path is ignored. Links inside fenced blocks are skipped."""
+    bad = []
+    for page in pages(root):
+        in_fence = False
+        for n, line in enumerate(page.read_text().splitlines(), 1):
+            if line.lstrip().startswith("```"):
+                in_fence = not in_fence
+                continue
+            if in_fence:
+                continue
+            for target in LINK.findall(re.sub(r"`[^`]*`", "", line)):   # code spans are not links
+                if re.match(r"^[a-z][a-z0-9+.-]*:", target, re.I) or target.startswith("#"):
+                    continue
+                path = target.split("#", 1)[0]
+                if not (page.parent / path).exists():
+                    bad.append(f"{_page_name(page, root)}:{n}: {target}")
+    return bad
 
 
 def fresh_copy(dest: Path) -> Path:
@@ -156,27 +223,32 @@ def _runnable(block: Block) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """CLI: 0 when every selected block succeeded and left no untracked file, 1 otherwise."""
+    """CLI: 0 when every selected block succeeded and left no untracked file and no page has a
+    broken link, 1 otherwise."""
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--all", action="store_true", help="also the manual blocks (slow; before a release)")
-    p.add_argument("--list", action="store_true", help="list the blocks and exit")
+    p.add_argument("--list", action="store_true", help="list the blocks (file:line, language, mode, why) and exit")
     args = p.parse_args(argv)
-    blocks = readme_blocks()
+    blocks = all_blocks()
     if args.list:
+        width = max((len(b.where) for b in blocks), default=0)
         for b in blocks:
-            print(f"README.md:{b.line}  {b.lang:6}  {b.mode:6}  {b.reason}")
+            print(f"{b.where:{width}}  {b.lang:6}  {b.mode:6}  {b.reason}")
         return 0
     failed = 0
+    for bad in broken_links():
+        failed += 1
+        print(f"{bad}: broken link")
     with tempfile.TemporaryDirectory() as tmp:
         repo = fresh_copy(Path(tmp))
         for b in blocks:
             if b.mode == "manual" and not args.all:
                 continue
             if not _runnable(b):
-                print(f"README.md:{b.line}: skipped ({b.reason}; TensorRT is not installed here)")
+                print(f"{b.where}: skipped ({b.reason}; TensorRT is not installed here)")
                 continue
             proc = run_block(b, repo)
-            print(f"README.md:{b.line}: {'ok' if proc.returncode == 0 else f'FAILED (exit {proc.returncode})'}")
+            print(f"{b.where}: {'ok' if proc.returncode == 0 else f'FAILED (exit {proc.returncode})'}")
             if proc.returncode:
                 failed += 1
                 print((proc.stdout + proc.stderr)[-3000:])

@@ -7,6 +7,7 @@ from pathlib import Path
 
 def add_parser(sub) -> None:
     """Add the subcommand to the `instancevg` subparsers ``sub``."""
+    from ..data.sources import kinds_usage
     from ..runtime.consistency import CONSISTENCY_RULES
 
     e = sub.add_parser("eval", help="evaluate a checkpoint (default: the shipped model) on a split",
@@ -15,9 +16,10 @@ def add_parser(sub) -> None:
                                    "model on one split of a data source; writes the metrics as JSON.")
     e.add_argument("--checkpoint", help="model .safetensors or training checkpoint dir (default: shipped model)")
     e.add_argument("--data", required=True, metavar="SPEC",
-                   help="KIND:PATH[:EXTRA] as for train (a bare directory with dataset.json is procedural)")
+                   help=f"KIND:PATH[:EXTRA] as for train: {kinds_usage()} (a bare directory with dataset.json is "
+                        "procedural:DIR; a bare 'procedural' is procedural:0)")
     e.add_argument("--split", default="test",
-                   help="split name: val, test (procedural, RefCOCOg), testA, testB (RefCOCO/+, gRefCOCO), "
+                   help="split name: val, test (procedural, parts, RefCOCOg), testA, testB (RefCOCO/+, gRefCOCO), "
                         "train, or all (a COCO file without split.json); default test")
     e.add_argument("--limit", type=int, help="evaluate the first N samples only (default: the whole split)")
     e.add_argument("--batch-size", type=int, default=8, help="samples per forward pass (default 8)")
@@ -25,7 +27,7 @@ def add_parser(sub) -> None:
     e.add_argument("--device", default="auto", help="auto (default: cuda when available), cpu, cuda or cuda:N")
     e.add_argument("--consistency", choices=list(CONSISTENCY_RULES),
                    help="box/mask consistency rule of the post-processing (default: the checkpoint's config)")
-    e.add_argument("--out", help="metrics JSON path (default: DIR/metrics_SPLIT.json for procedural data, "
+    e.add_argument("--out", help="metrics JSON path (default: DIR/metrics_SPLIT.json for procedural:DIR, "
                                  "runs/eval/metrics_KIND_SPLIT.json otherwise)")
     e.set_defaults(func=run)
 
@@ -35,7 +37,7 @@ def run(args) -> int:
     from ..runtime.atomic_io import atomic_write_json
     from ..api import DEFAULT_WEIGHTS
     from ..checkpoint import load_model
-    from ..data.sources import DataSpec, eval_dataset
+    from ..data.sources import DataSpec, eval_dataset, metrics_dir
     from ..device import resolve_device
     from ..evaluation.evaluate import evaluate, format_table
 
@@ -52,10 +54,11 @@ def run(args) -> int:
         rows = sorted(metrics["REC per category"].items(), key=lambda kv: -kv[1]["n"])
         print("REC Acc@0.5 by category (single-target samples): "
               + ", ".join(f"{c} {100 * v['Acc@0.5']:.0f}% (n={v['n']})" for c, v in rows))
+    home = metrics_dir(spec)
     if args.out:
         out = Path(args.out)
-    elif spec.kind == "procedural":
-        out = Path(spec.path) / f"metrics_{args.split}.json"
+    elif home is not None:
+        out = home / f"metrics_{args.split}.json"
     else:
         out = Path("runs") / "eval" / f"metrics_{spec.kind}_{args.split}.json"
     out.parent.mkdir(parents=True, exist_ok=True)

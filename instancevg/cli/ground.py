@@ -36,7 +36,7 @@ def run(args) -> int:
         check_expression(text, "--text" if len(args.text) == 1 else f"--text {i}")
     image = image_array(args.image)
     model = InstanceVG.from_pretrained(args.checkpoint, device=device)
-    results = model.ground_many(image, args.text)  # one backbone pass for all expressions
+    results = model.ground(image, list(args.text), channel_order="rgb")  # one backbone pass for all
     if args.json:
         doc = ground_document(results, args.image, args.checkpoint or DEFAULT_WEIGHTS)
         print(json.dumps(doc, indent=2))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 def add_parser(sub) -> None:
     """Add the subcommand to the `instancevg` subparsers ``sub``."""
+    from ..data.sources import PROCEDURAL_SPLIT_SIZES as SIZES
+
     m = sub.add_parser("make-data", help="write the procedural GREC/GRES benchmark, or grounding data from COCO labels",
                        description="Without --from-coco: the procedural benchmark (gRefCOCO-style records in "
                                    "OUT/dataset.json). With --from-coco: a COCO instances file written as a gRefCOCO "
@@ -12,8 +14,10 @@ def add_parser(sub) -> None:
     m.add_argument("--seed", type=int, default=0, help="seed of the scenes / expressions (default 0)")
     m.add_argument("--n-train", type=int, default=0, help="procedural train records to write (default 0: drawn on "
                                                           "the fly in training)")
-    m.add_argument("--n-val", type=int, default=500, help="procedural val records (default 500)")
-    m.add_argument("--n-test", type=int, default=1000, help="procedural test records (default 1000)")
+    m.add_argument("--n-val", type=int, default=SIZES["val"],
+                   help=f"procedural val records (default {SIZES['val']}, as procedural:SEED evaluates)")
+    m.add_argument("--n-test", type=int, default=SIZES["test"],
+                   help=f"procedural test records (default {SIZES['test']}, as procedural:SEED evaluates)")
     m.add_argument("--from-coco", metavar="INSTANCES.json", help="COCO instances file to turn into gRefCOCO format")
     m.add_argument("--images", metavar="DIR", help="with --from-coco: folder the images' file_name is relative to")
     m.add_argument("--split-file", metavar="S", help="with --from-coco: {split: [image ids]} JSON (default: "

@@ -9,6 +9,7 @@ from pathlib import Path
 def add_parser(sub) -> None:
     """Add the subcommand to the `instancevg` subparsers ``sub``."""
     from ..config import PRESETS
+    from ..data.sources import kinds_usage
     from ..training.train_config import RECIPES
 
     t = sub.add_parser("train", help="train (or --resume) a model",
@@ -16,9 +17,9 @@ def add_parser(sub) -> None:
                                    "each source's val split, with atomic checkpoints in RUN/checkpoints. Settings: "
                                    "defaults < --recipe < --config < flags < --set. --resume RUN continues exactly.")
     t.add_argument("--data", action="append", metavar="SPEC",
-                   help="training source KIND:PATH[:EXTRA][@WEIGHT], repeat for a weighted mixture; KIND is one of "
-                        "grefcoco, refcoco, refcoco+, refcocog, refzom, coco, copy-paste, procedural, parts (a bare "
-                        "directory with dataset.json is procedural)")
+                   help="training source KIND:PATH[:EXTRA][@WEIGHT], repeat for a weighted mixture: "
+                        f"{kinds_usage()} (a bare directory with dataset.json is procedural:DIR; a bare "
+                        "'procedural' is procedural:0)")
     t.add_argument("--val-data", action="append", metavar="SPEC",
                    help="validation source (repeatable; default: the val split of each --data source)")
     t.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"],

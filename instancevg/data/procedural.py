@@ -108,6 +108,9 @@ class Sample:
             part-level scenes.
         referents: indices into ``objects`` of the referred objects (ascending, matches boxes).
         kind: expression kind, one of :data:`EXPRESSION_KINDS`.
+        background: (H, W, 3) uint8 RGB, the scene before its objects were drawn (to redraw them
+            elsewhere: :func:`~instancevg.data.procedural_scene.render_objects`); None for
+            part-level scenes.
     """
 
     image: np.ndarray
@@ -118,6 +121,7 @@ class Sample:
     objects: list[SceneObject] = field(default_factory=list)
     referents: tuple[int, ...] = ()
     kind: str = "attribute"
+    background: np.ndarray | None = None
 
 
 def sample_id_for(split: str, index: int) -> str:
@@ -169,6 +173,7 @@ def render_sample(seed: int, index: int, split: str) -> Sample:
         kind = "no_target"
 
     image = _background(rng, h, w)
+    background = image.copy()
     for i, o in enumerate(objects):
         rgb = np.clip(np.array(COLORS[o.color], np.int32) + rng.integers(-10, 11, size=3), 0, 255)
         o.rgb = tuple(int(v) for v in rgb)
@@ -193,4 +198,5 @@ def render_sample(seed: int, index: int, split: str) -> Sample:
         objects=objects,
         referents=referents,
         kind=kind,
+        background=background,
     )

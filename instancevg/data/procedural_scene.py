@@ -280,6 +280,44 @@ def _place_objects(
     return objects, label
 
 
+def object_extent(o: SceneObject) -> int:
+    """Half-size in pixels of the square that holds ``o``'s full shape (its centre +- this)."""
+    return int(math.ceil(_EXTENT[o.shape] * o.radius)) + 1
+
+
+def render_objects(background: np.ndarray, objects: list[SceneObject],
+                   centres: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Draw ``objects`` (in order, later ones on top) on a copy of ``background`` at new centres.
+
+    Moves a rendered scene (``benchmarks/tracking_videos.py`` animates the objects of a procedural
+    sample); with each object's own ``(cx, cy)`` it redraws the sample's image.
+
+    Args:
+        background: (H, W, 3) uint8 RGB, the scene without objects (``Sample.background``).
+        objects: the scene's objects; each is drawn in its own ``rgb``, ``shape``, ``radius``
+            and ``angle``.
+        centres: (N, 2) integer (x, y) pixel centres, one per object.
+
+    Returns:
+        ``(image (H, W, 3) uint8 RGB, label (H, W) uint8)``, label ``i + 1`` on the visible pixels
+        of object ``i``.
+
+    Raises:
+        ValueError: ``centres`` is not (len(objects), 2).
+    """
+    centres = np.asarray(centres)
+    if centres.shape != (len(objects), 2):
+        raise ValueError(f"centres must be ({len(objects)}, 2), got {centres.shape}")
+    h, w = background.shape[:2]
+    label = np.zeros((h, w), np.uint8)
+    for i, (o, (cx, cy)) in enumerate(zip(objects, centres.astype(int))):
+        _draw_shape(label, o.shape, int(cx), int(cy), o.radius, o.angle, i + 1)
+    image = background.copy()
+    for i, o in enumerate(objects):
+        image[label == i + 1] = np.array(o.rgb, np.uint8)
+    return image, label
+
+
 def _scene_specs(rng: np.random.Generator, split: str, kind: str) -> list[tuple[str, str, str]]:
     """(color, shape, size) of every object of a scene, respecting the held-out rules of ``split``."""
     if kind in ("ordinal", "superlative", "plural"):

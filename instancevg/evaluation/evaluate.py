@@ -46,8 +46,7 @@ def evaluate(model, dataset: Dataset, batch_size: int = 8, device: str | torch.d
     for batch in tqdm(loader, desc="eval", disable=not progress, leave=False):
         out = model(batch["images"].to(device), batch["input_ids"].to(device), batch["attention_mask"].to(device))
         for i, target in enumerate(batch["targets"]):
-            r = postprocess(out, i, batch["texts"][i], target["orig_size"], config.score_threshold,
-                            config.mask_threshold, config.kernels, config.nms_iou, config.consistency)
+            r = postprocess(out, i, batch["texts"][i], target["orig_size"], config.decision, config.kernels)
             h, w = target["orig_size"]
             points = out.reference_points[i, r.extra["kept_queries"]].float().cpu().numpy() * (w, h)
             categories = target.get("categories")

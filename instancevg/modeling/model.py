@@ -82,7 +82,7 @@ class InstanceVGModel(nn.Module):
         C2, C3 with ``ModelConfig.query_modulation`` (the later stages then depend on the text
         and run in :meth:`ground_features`).
 
-        The only text-independent part of the network: :meth:`InstanceVG.ground_many` runs it
+        The only text-independent part of the network: :meth:`InstanceVG.encode_image` runs it
         once per image and shares the maps between expressions.
         """
         if self.query_modulation is not None:

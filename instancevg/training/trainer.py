@@ -26,9 +26,9 @@ from tqdm import tqdm
 
 from ..runtime.atomic_io import atomic_write_bytes, atomic_write_json
 from ..checkpoint import latest_checkpoint, load_training_checkpoint, remove_stale_temps, save_training_checkpoint
-from ..data.coco import default_split_file
 from ..data.dataset import GroundingCollate
-from ..data.sources import DataSpec, describe_sources, eval_dataset, finite_length, train_dataset
+from ..data.sources import (DataSpec, describe_sources, eval_dataset, finite_length, train_dataset,
+                            validation_sources)
 from ..evaluation.evaluate import evaluate, headline
 from .losses import LOSS_WEIGHTINGS, grounding_loss
 from .text_cache import TextFeatureCache
@@ -130,23 +130,16 @@ def _num_gt(targets: list[dict], device: torch.device, world: int) -> float:
 
 
 def validation_specs(cfg: TrainConfig) -> list[DataSpec]:
-    """``cfg.val_data``, or each training source with a ``val`` split (copy-paste has none).
+    """``cfg.val_data``, or each training source whose kind has a ``val`` split
+    (:func:`instancevg.data.sources.validation_sources`; copy-paste has none).
 
     Raises:
-        ValueError: a COCO source without ``split.json`` as its own validation (train = val).
+        ValueError: a bad SPEC, or a source that cannot validate itself (a COCO file without
+            ``split.json``, whose ``val`` would be its training images).
     """
     if cfg.val_data:
         return [DataSpec.parse(s) for s in cfg.val_data]
-    specs = [DataSpec.parse(s) for s in cfg.data]
-    out = []
-    for spec in specs:
-        if spec.kind == "copy-paste":
-            continue
-        if spec.kind == "coco" and not default_split_file(spec.path).is_file():
-            raise ValueError(f"{spec}: no split.json beside the instances file, so its 'val' would be the training "
-                             f"images; give --val-data")
-        out.append(DataSpec(spec.kind, spec.path, spec.extra))
-    return list(dict.fromkeys(out))
+    return validation_sources([DataSpec.parse(s) for s in cfg.data])
 
 
 def build_datasets(cfg: TrainConfig, model_config):

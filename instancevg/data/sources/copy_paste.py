@@ -1,0 +1,25 @@
+"""``copy-paste:INSTANCES.json[:IMAGE_DIR]``: copy-paste scenes composed from the ``train`` split of
+a COCO instances file (:mod:`instancevg.data.copy_paste`), with generated expressions; training
+only (evaluate on ``coco:`` of the same file)."""
+from __future__ import annotations
+
+from ...config import ModelConfig
+from ..copy_paste import CopyPasteComposer
+from ..dataset import CopyPasteDataset
+from .coco import instances, instances_files, parse_instances_spec, split_images
+from .registry import DataSpec, SourceKind, register
+
+
+def _train(spec: DataSpec, config: ModelConfig, seed: int, flip_prob: float, multi_target_weight: float, cache: dict):
+    inst = instances(spec, cache)
+    return CopyPasteDataset(config, CopyPasteComposer(split_images(inst, "train")), inst.category_names, seed,
+                            flip_prob=flip_prob, multi_target_weight=multi_target_weight)
+
+
+def _training_only(spec: DataSpec, *args, **kwargs):
+    raise ValueError(f"{spec}: copy-paste scenes are for training only; evaluate on coco:{spec.path}")
+
+
+register(SourceKind(name="copy-paste", usage="copy-paste:INSTANCES.json[:IMAGE_DIR]", parse=parse_instances_spec,
+                    train=_train, eval=_training_only, samples=_training_only, files=instances_files,
+                    has_val=False))
