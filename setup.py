@@ -26,6 +26,8 @@ setup(
         "instancevg.training",
         "instancevg.evaluation",
         "instancevg.data",
+        "instancevg.data.readers",
+        "instancevg.data.generators",
         "instancevg.data.sources",
         "instancevg.kernels",
         "instancevg.kernels.msda",

@@ -88,7 +88,7 @@ def test_loader_samples(benchmark, config, procedural_dir, grefcoco_root, source
 
 def test_index_grefcoco_scale(benchmark, tmp_path):
     """278k sentences, 20k images, 210k annotations: indexed once, masks left undecoded."""
-    from instancevg.data.refs import load_refs
+    from instancevg.data.readers.refs import load_refs
 
     rng = np.random.default_rng(0)
     n_img, n_ann = 20_000, 210_000

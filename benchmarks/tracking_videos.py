@@ -222,7 +222,7 @@ SPATIAL_WORDS = (" left", " right", " above", " below", " top", " bottom", " nex
 def moving_scene(sample, n: int, seed: int):
     """Frames (n, H, W, 3) uint8 BGR of ``sample``'s objects moving on their own, and per-frame
     ground truth ``[(ids (k,), boxes (k, 4))]`` of its referents (see the module docstring)."""
-    from instancevg.data.procedural_scene import object_extent, render_objects
+    from instancevg.data.generators.procedural_scene import object_extent, render_objects
 
     rng = np.random.default_rng(seed)
     h, w = sample.image.shape[:2]
@@ -253,7 +253,7 @@ def moving_scene(sample, n: int, seed: int):
 def videos_from_procedural(split: str, n_videos: int, n_frames: int, seed: int = 0):
     """(text, frames, truth) for the first ``n_videos`` procedural samples of ``split`` (seed
     ``seed``) whose expression does not depend on positions."""
-    from instancevg.data.procedural import render_sample
+    from instancevg.data.generators.procedural import render_sample
 
     made, i = 0, 0
     while made < n_videos:

@@ -23,8 +23,8 @@ def calibration_samples(spec: str, n: int, split: str = "train"):
     Args:
         spec: a data SPEC (:mod:`instancevg.data.sources`): ``procedural`` (default, =
             ``procedural:0``) or ``procedural:SEED`` (drawn on the fly by
-            ``instancevg.data.procedural.render_sample(SEED, i, split)``), a data directory holding
-            ``dataset.json`` (gRefCOCO format) or such a JSON file, ``coco:INSTANCES.json[:IMAGES]``,
+            ``instancevg.data.generators.procedural.render_sample(SEED, i, split)``), a data
+            directory holding ``dataset.json`` (gRefCOCO format) or such a JSON file, ``coco:INSTANCES.json[:IMAGES]``,
             ``grefcoco:ROOT``...
         n: number of samples (the first ``n``; fewer when the split has fewer).
         split: split to draw from (default ``train``: never the held-out test split).

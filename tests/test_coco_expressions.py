@@ -4,8 +4,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from instancevg.data.coco_expressions import (COLOURS, NO_TARGET_KINDS, SceneObject, candidate_expressions,
-                                              colour_fractions, draw_expression, plural, scene_objects)
+from instancevg.data.generators.coco_expressions import (NO_TARGET_KINDS, PhotoObject, candidate_expressions,
+                                                         colour_fractions, draw_expression, scene_objects)
+from instancevg.data.generators.vocabulary import PHOTO_COLOURS, plural
 
 W, H = 400, 300
 VOCAB = ["person", "cup", "laptop", "dog", "dining table", "bus", "giraffe"]
@@ -14,8 +15,8 @@ VOCAB = ["person", "cup", "laptop", "dog", "dining table", "bus", "giraffe"]
 def obj(cat, x0, y0, x1, y1, ok=True, colour=None):
     colours = None
     if colour is not None:
-        colours = tuple(1.0 if c == colour else 0.0 for c in COLOURS)
-    return SceneObject(cat, np.array([x0, y0, x1, y1], np.float32), float((x1 - x0) * (y1 - y0)), ok, colours)
+        colours = tuple(1.0 if c == colour else 0.0 for c in PHOTO_COLOURS)
+    return PhotoObject(cat, np.array([x0, y0, x1, y1], np.float32), float((x1 - x0) * (y1 - y0)), ok, colours)
 
 
 def texts(cands, kind):
@@ -106,8 +107,8 @@ def test_colour_fractions_name_pixels():
     for k in range(4):
         masks[k, :, 10 * k:10 * (k + 1)] = True
     f = colour_fractions(img, masks)
-    assert f[0][COLOURS.index("red")] == 1 and f[1][COLOURS.index("blue")] == 1
-    assert f[2][COLOURS.index("white")] == 1 and sum(f[3]) == 0
+    assert f[0][PHOTO_COLOURS.index("red")] == 1 and f[1][PHOTO_COLOURS.index("blue")] == 1
+    assert f[2][PHOTO_COLOURS.index("white")] == 1 and sum(f[3]) == 0
 
 
 def test_scene_objects_flags_tiny_crowd_and_hidden():

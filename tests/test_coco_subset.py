@@ -63,7 +63,7 @@ def test_malformed_split_file_is_a_one_line_error(tmp_path):
 
 @pytest.mark.skipif(not COCO_REAL.is_dir(), reason="needs ../shared/data/coco-real (absent here)")
 def test_loader_reads_the_subset_of_the_real_photos(tmp_path):
-    from instancevg.data.coco import CocoInstances
+    from instancevg.data.readers.coco import CocoInstances
 
     out = tmp_path / "sub"
     coco_subset.main(["--instances", str(COCO_REAL / "instances.json"), "--n-train", "40", "--out", str(out)])

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from instancevg.config import get_preset
-from instancevg.data.coco import CocoInstances
-from instancevg.data.copy_paste import CopyPasteComposer
+from instancevg.data.readers.coco import CocoInstances
+from instancevg.data.generators.copy_paste import CopyPasteComposer
 from instancevg.data.dataset import CocoGroundingDataset, CopyPasteDataset
 from instancevg.data.mixture import EpochPermutation, MixtureDataset
 from instancevg.data.sources import DataSpec, eval_dataset, train_dataset
@@ -238,7 +238,7 @@ def test_coco_dataset_draws_vary_by_index(coco_dir):
 def test_make_data_from_coco_writes_grefcoco_that_matches_coco_eval(coco_dir, tmp_path, capsys):
     """`make-data --from-coco` writes released-format refs whose samples are the coco: eval set."""
     from instancevg.cli import main
-    from instancevg.data.refs import load_refs
+    from instancevg.data.readers.refs import load_refs
 
     out = tmp_path / "g"
     assert main(["make-data", "--from-coco", str(coco_dir), "--images", str(coco_dir.parent), "--out", str(out)]) == 0

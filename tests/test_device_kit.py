@@ -20,7 +20,7 @@ def _kit_module():
 
 FEATURES = """
 import sys, torch
-from instancevg.data.procedural import render_sample
+from instancevg.data.generators.procedural import render_sample
 from instancevg.modeling.text_encoder import MiniLMTextEncoder, TextTokenizer, minilm_dir
 texts = [render_sample(2, 7_000_000 + i, "test").expression for i in range(24)]
 ids, mask = TextTokenizer(40)(texts)

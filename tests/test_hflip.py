@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from instancevg.config import get_preset
-from instancevg.data.coco import CocoInstances
+from instancevg.data.readers.coco import CocoInstances
 from instancevg.data.dataset import CocoGroundingDataset
 from instancevg.data.transforms import hflip, swap_left_right
 from released_formats import write_instances

@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from instancevg.data.record_json import load_grounding_json
+from instancevg.data.readers.record_json import load_grounding_json
 from instancevg.data.make_data import make_data
-from instancevg.data.procedural import (
+from instancevg.data.generators.procedural import (
     COLORS,
     EXPRESSION_KINDS,
     HELD_OUT_COMBOS,
@@ -61,7 +61,7 @@ def test_determinism_across_processes():
     """Independent of PYTHONHASHSEED (no iteration over string sets) and of process state."""
     code = (
         "import hashlib, numpy as np\n"
-        "from instancevg.data.procedural import render_sample\n"
+        "from instancevg.data.generators.procedural import render_sample\n"
         "h = hashlib.sha256()\n"
         "for i in range(8):\n"
         "    s = render_sample(5, i, 'test')\n"
@@ -302,16 +302,16 @@ def test_placement_occlusion_and_same_colour_gap():
     """Internal placement invariant: >= 65% of each object visible, same-colour objects never touch."""
     import cv2
 
-    from instancevg.data import procedural
+    from instancevg.data.generators import procedural_scene
 
     rng = np.random.default_rng(0)
     for trial in range(20):
         specs = [("red" if k % 2 else "blue", SHAPES[k % len(SHAPES)], SIZES[(k + trial) % 3]) for k in range(8)]
-        objects, label = procedural._place_objects(rng, 320, 360, specs)
+        objects, label = procedural_scene.place_objects(rng, 320, 360, specs)
         assert len(objects) >= 2
         for i, o in enumerate(objects):
             vis = label == i + 1
-            assert vis.sum() == o.visible_area >= procedural.MIN_VISIBLE_FRACTION * o.full_area
+            assert vis.sum() == o.visible_area >= procedural_scene.MIN_VISIBLE_FRACTION * o.full_area
             dist = cv2.distanceTransform((~vis).astype(np.uint8), cv2.DIST_L2, 3)
             for j, p in enumerate(objects):
                 if j != i and p.color == o.color:
@@ -321,7 +321,7 @@ def test_placement_occlusion_and_same_colour_gap():
 def test_render_objects_redraws_a_sample_and_moves_its_objects():
     """Sample.background + render_objects: the objects at their own centres give back the
     sample's pixels exactly; a moved object takes its pixels (and its label) with it."""
-    from instancevg.data.procedural_scene import render_objects
+    from instancevg.data.generators.procedural_scene import render_objects
 
     s = render_sample(0, 7, "val")
     centres = np.array([[o.cx, o.cy] for o in s.objects])

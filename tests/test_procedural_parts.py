@@ -5,7 +5,7 @@ import re
 import numpy as np
 import pytest
 
-from instancevg.data.procedural_parts import (HELD_OUT_PART_COMBOS, PART_KINDS, PART_OBJECTS,
+from instancevg.data.generators.procedural_parts import (HELD_OUT_PART_COMBOS, PART_KINDS, PART_OBJECTS,
                                               render_part_sample)
 from instancevg.data.sources import DataSpec, eval_dataset
 from instancevg.evaluation.scorer import GroundingScorer

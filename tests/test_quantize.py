@@ -13,7 +13,7 @@ from instancevg.export import quantize
 from instancevg.runtime import Grounder
 from instancevg.runtime.bundle import sha256_file
 
-from instancevg.data.procedural import render_sample
+from instancevg.data.generators.procedural import render_sample
 
 
 @pytest.fixture(scope="module")

@@ -103,7 +103,7 @@ def test_int8_quantization_keeps_the_refined_maps(qr_bundle, tmp_path):
     pytest.importorskip("onnx", reason="quantization needs onnx (pip install -e '.[test]')")
     import cv2
 
-    from instancevg.data.procedural import render_sample
+    from instancevg.data.generators.procedural import render_sample
     from instancevg.export import quantize
     from instancevg.runtime import Grounder
 

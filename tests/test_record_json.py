@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from instancevg.data.record_json import GroundingRecord, expand_expressions, load_grounding_json
+from instancevg.data.readers.record_json import GroundingRecord, expand_expressions, load_grounding_json
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from instancevg.data.coco import CocoInstances
-from instancevg.data.refs import load_refs
+from instancevg.data.readers.coco import CocoInstances
+from instancevg.data.readers.refs import load_refs
 from released_formats import W, H, grefcoco_refs, write_grefcoco, write_instances, write_refcoco, write_refzom
 
 COCO_REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "coco-real"

@@ -17,7 +17,7 @@ from instancevg.runtime import BundleError, Decision, FrameError, Grounder, Grou
 from instancevg.runtime.frames import preprocess_frame
 from instancevg.runtime.postprocess import postprocess_one
 
-from instancevg.data.procedural import render_sample
+from instancevg.data.generators.procedural import render_sample
 from instancevg.data.transforms import preprocess_image
 from instancevg.postprocess import postprocess
 from instancevg.modeling.text_encoder import TextTokenizer

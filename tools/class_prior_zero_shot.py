@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from instancevg.config import get_preset
-from instancevg.data.coco import CocoInstances
+from instancevg.data.readers.coco import CocoInstances
 from instancevg.preprocess import preprocess_image
 from instancevg.image_io import load_image
 from instancevg.modeling.model import InstanceVGModel

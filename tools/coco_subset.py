@@ -46,7 +46,8 @@ def subset_split(split: dict, n_train: int, seed: int) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     from instancevg.runtime.atomic_io import atomic_write_bytes
-    from instancevg.data.coco import default_split_file, read_json
+    from instancevg.data.readers.coco import default_split_file
+    from instancevg.data.readers.common import read_json
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--instances", required=True, help="source COCO instances JSON (split.json beside it)")

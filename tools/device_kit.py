@@ -33,19 +33,21 @@ WORD_EMB = "embeddings.word_embeddings.weight"
 
 def grammar_token_ids(n_samples: int, first_index: int) -> set[int]:
     """Token ids of the expressions of ``n_samples`` procedural samples per split."""
-    from instancevg.data.procedural import render_sample
+    from instancevg.data.generators.procedural import render_sample
     from instancevg.modeling.text_encoder import TextTokenizer
 
     import inspect
     import re
 
-    from instancevg.data import procedural_expressions, procedural_scene
+    from instancevg.data.generators import procedural_expressions, procedural_scene, vocabulary
 
     tok = TextTokenizer(max_len=512)
     ids: set[int] = set(tok.tokenizer.encode("").ids)  # [CLS], [SEP]
     ids.update(tok.tokenizer.token_to_id(t) for t in ("[PAD]", "[UNK]"))
-    # Every word in the grammar's string literals, so rare combinations are covered too.
-    words = set(re.findall(r"[a-z][a-z-]*", " ".join(re.findall(r'"([^"]*)"', " ".join(inspect.getsource(m) for m in (procedural_scene, procedural_expressions))))))
+    # Every word in the grammar's string literals, so rare combinations are covered too (with the
+    # shared vocabulary module, whose COCO-grammar words come along: a superset).
+    sources = " ".join(inspect.getsource(m) for m in (procedural_scene, procedural_expressions, vocabulary))
+    words = set(re.findall(r"[a-z][a-z-]*", " ".join(re.findall(r'"([^"]*)"', sources))))
     for enc in tok.tokenizer.encode_batch(sorted(words)):
         ids.update(enc.ids)
     for split in ("train", "val", "test"):

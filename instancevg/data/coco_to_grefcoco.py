@@ -20,8 +20,9 @@ from pathlib import Path
 
 from ..runtime.atomic_io import atomic_path, atomic_write_json
 from ..config import get_preset
-from .coco import CocoInstances, say
 from .dataset import CocoGroundingDataset
+from .readers.coco import CocoInstances
+from .readers.common import say
 from .sources import EVAL_EXPRESSIONS_PER_IMAGE, EVAL_SEED
 
 __all__ = ["write_grefcoco_from_coco"]

@@ -2,7 +2,6 @@
 index)), copy-paste compositions, loaded grounding records, plus the batch collate function."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -12,34 +11,17 @@ from torch.utils.data import Dataset
 from ..config import ModelConfig
 from ..image_io import load_image
 from ..modeling.text_encoder import TextTokenizer
-from .coco import CocoImage
-from .coco_expressions import candidate_expressions, draw_expression, scene_objects
-from .copy_paste import CopyPasteComposer
+from .generators.coco_expressions import candidate_expressions, draw_expression, scene_objects
+from .generators.copy_paste import CopyPasteComposer
+from .generators.procedural import render_sample
+from .generators.procedural_parts import PART_GRANULARITY, render_part_sample
 from .mixture import EpochPermutation
-from .procedural import render_sample
-from .procedural_parts import PART_GRANULARITY, render_part_sample
-from .record_json import load_grounding_json
-from .records import GroundingRecord, expand_expressions
+from .readers.coco import CocoImage
+from .readers.record_json import load_grounding_json
+from .readers.records import GroundingRecord, expand_expressions
 from .transforms import hflip, prepare_targets, preprocess_image, swap_left_right
 
 FLIP_SALT = 0x464C50  # flip draws: default_rng([seed, g, FLIP_SALT]), apart from the expression draws
-
-
-def dataset_info(data_dir: str | Path) -> dict:
-    """The ``info`` block of ``DIR/dataset.json``.
-
-    Raises:
-        FileNotFoundError: if DIR/dataset.json does not exist.
-        ValueError: if it is not valid JSON.
-    """
-    path = Path(data_dir) / "dataset.json"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} not found: create it with `instancevg make-data --out {data_dir}`")
-    try:
-        with open(path) as f:
-            return json.load(f).get("info", {})
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{path} is not valid JSON: {exc}") from exc
 
 
 def _item(image: np.ndarray, text: str, boxes: np.ndarray, masks: np.ndarray, config: ModelConfig, sample_id: str,
@@ -83,8 +65,8 @@ class ProceduralGroundingDataset(Dataset):
 
 class PartsGroundingDataset(ProceduralGroundingDataset):
     """Part-level procedural samples rendered on the fly: item i is
-    ``render_part_sample(seed, offset + i, split)`` (:mod:`instancevg.data.procedural_parts`); each
-    target carries ``granularity`` ("part" or "object") for the per-granularity metrics."""
+    ``render_part_sample(seed, offset + i, split)`` (:mod:`instancevg.data.generators.procedural_parts`);
+    each target carries ``granularity`` ("part" or "object") for the per-granularity metrics."""
 
     def __getitem__(self, i: int) -> dict:
         s = render_part_sample(self.seed, self.offset + i, self.split)
@@ -148,7 +130,7 @@ class CyclicDataset(Dataset):
 
 def scene_expression(image: np.ndarray, masks: np.ndarray, categories, crowd, vocabulary,
                      rng: np.random.Generator, visible=None, multi_target_weight: float = 1.0):
-    """One generated expression for a labelled scene (:mod:`.coco_expressions`).
+    """One generated expression for a labelled scene (:mod:`.generators.coco_expressions`).
 
     Returns:
         ``(Expression, objects)``; the expression's targets index ``objects`` (and ``masks``).
@@ -175,7 +157,8 @@ def _expression_item(config: ModelConfig, image: np.ndarray, masks: np.ndarray, 
 
 
 class CocoGroundingDataset(Dataset):
-    """Grounding samples drawn from COCO-format object records (:mod:`instancevg.data.coco_expressions`).
+    """Grounding samples drawn from COCO-format object records
+    (:mod:`instancevg.data.generators.coco_expressions`).
 
     Item g is image ``perm_e[g % N]`` (``shuffle=True``, training) or ``g % N`` (evaluation), with an
     expression drawn from ``rng([seed, g])``: the same (seed, g) always gives the same sample.
@@ -192,7 +175,7 @@ class CocoGroundingDataset(Dataset):
             before the expression is generated, so "left" and "right" describe the mirrored scene
             (training; 0 for evaluation and ``make-data --from-coco``).
         multi_target_weight: how much likelier expressions with several targets are drawn
-            (:func:`~.coco_expressions.draw_expression`; training; 1.0 = as generated).
+            (:func:`~.generators.coco_expressions.draw_expression`; training; 1.0 = as generated).
     """
 
     def __init__(self, config: ModelConfig, images: list[CocoImage], vocabulary: list[str], seed: int,
@@ -233,9 +216,9 @@ class CocoGroundingDataset(Dataset):
 
 
 class CopyPasteDataset(Dataset):
-    """Copy-paste compositions (:mod:`instancevg.data.copy_paste`) with generated expressions; item g
-    is drawn from ``rng([seed, g])``, mirrored before the expression is generated with probability
-    ``flip_prob`` (drawn from ``rng([seed, g, FLIP_SALT])``). Training only."""
+    """Copy-paste compositions (:mod:`instancevg.data.generators.copy_paste`) with generated
+    expressions; item g is drawn from ``rng([seed, g])``, mirrored before the expression is generated
+    with probability ``flip_prob`` (drawn from ``rng([seed, g, FLIP_SALT])``). Training only."""
 
     def __init__(self, config: ModelConfig, composer: CopyPasteComposer, vocabulary: list[str], seed: int,
                  flip_prob: float = 0.0, multi_target_weight: float = 1.0):

@@ -13,7 +13,8 @@ Layout of ``OUT``::
               "n_train": ..., "n_val": ..., "n_test": ..., "held_out_combos": [[color, shape], ...]},
      "train": [record, ...], "val": [...], "test": [...]}
 
-Each record (one expression per image, as rendered by :func:`instancevg.data.procedural.render_sample`)::
+Each record (one expression per image, as rendered by
+:func:`instancevg.data.generators.procedural.render_sample`)::
 
     {"image_id": "test-000042", "file_name": "images/test/test-000042.png", "width": W, "height": H,
      "expressions": ["the red circle"], "kind": "attribute", "held_out_referent": false,
@@ -39,7 +40,7 @@ import pycocotools.mask as mask_utils
 from tqdm import tqdm
 
 from instancevg.runtime.atomic_io import atomic_write_bytes
-from instancevg.data.procedural import HELD_OUT_COMBOS, Sample, render_sample
+from instancevg.data.generators.procedural import HELD_OUT_COMBOS, Sample, render_sample
 
 __all__ = ["make_data", "sample_record", "DATASET_VERSION"]
 
@@ -50,7 +51,7 @@ def sample_record(sample: Sample, file_name: str) -> dict:
     """gRefCOCO-style JSON record of one rendered sample (see the module docstring for the schema).
 
     Args:
-        sample: a rendered :class:`~instancevg.data.procedural.Sample`.
+        sample: a rendered :class:`~instancevg.data.generators.procedural.Sample`.
         file_name: image path relative to the dataset directory (forward slashes).
 
     Returns:
@@ -92,7 +93,7 @@ def make_data(
 
     Args:
         out: output directory (created if missing; existing files with the same names are replaced).
-        seed: dataset seed passed to :func:`~instancevg.data.procedural.render_sample`.
+        seed: dataset seed passed to :func:`~instancevg.data.generators.procedural.render_sample`.
         n_train, n_val, n_test: number of samples per split (>= 0); sample ``i`` of a split is
             ``render_sample(seed, i, split)``.
         progress: show a tqdm progress bar.

@@ -62,7 +62,7 @@ def train_dataset(specs: list[DataSpec], config: ModelConfig, seed: int, flip_pr
     (source k draws from seed ``seed + 1000 * k``).
     ``flip_prob``: probability of mirroring a real-photo sample (coco, copy-paste, released datasets);
     ``multi_target_weight``: how much likelier generated expressions with several targets are
-    (coco, copy-paste; :func:`instancevg.data.coco_expressions.draw_expression`).
+    (coco, copy-paste; :func:`instancevg.data.generators.coco_expressions.draw_expression`).
 
     Raises:
         ValueError / FileNotFoundError: an unknown kind, or from the loaders (a bad file or path,

@@ -1,5 +1,5 @@
 """``coco:INSTANCES.json[:IMAGE_DIR]``: any COCO instances file, with referring expressions
-generated per sample from its labels (:mod:`instancevg.data.coco_expressions`).
+generated per sample from its labels (:mod:`instancevg.data.generators.coco_expressions`).
 
 Splits come from ``split.json`` beside the instances file (without one the whole file is one
 split, ``all``, which every split name reads). Training draws an image from a fresh permutation
@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from ...config import ModelConfig
-from ..coco import WHOLE_FILE_SPLIT, CocoInstances, default_split_file
 from ..dataset import CocoGroundingDataset
+from ..readers.coco import WHOLE_FILE_SPLIT, CocoInstances, default_split_file
 from .registry import DataSpec, RawSample, SourceKind, register
 
 EVAL_EXPRESSIONS_PER_IMAGE = 4   # evaluation draws this many expressions per image ...

@@ -1,11 +1,11 @@
 """``copy-paste:INSTANCES.json[:IMAGE_DIR]``: copy-paste scenes composed from the ``train`` split of
-a COCO instances file (:mod:`instancevg.data.copy_paste`), with generated expressions; training
+a COCO instances file (:mod:`instancevg.data.generators.copy_paste`), with generated expressions; training
 only (evaluate on ``coco:`` of the same file)."""
 from __future__ import annotations
 
 from ...config import ModelConfig
-from ..copy_paste import CopyPasteComposer
 from ..dataset import CopyPasteDataset
+from ..generators.copy_paste import CopyPasteComposer
 from .coco import instances, instances_files, parse_instances_spec, split_images
 from .registry import DataSpec, SourceKind, register
 

@@ -1,4 +1,5 @@
-"""``parts:SEED``: part-level procedural scenes rendered in memory (:mod:`instancevg.data.procedural_parts`).
+"""``parts:SEED``: part-level procedural scenes rendered in memory
+(:mod:`instancevg.data.generators.procedural_parts`).
 
 Sample i of a split is ``render_part_sample(SEED, i, split)``; training draws the ``train``
 split endlessly, evaluation renders the first :data:`PARTS_EVAL_SAMPLES` samples of a split (or
@@ -10,8 +11,8 @@ from pathlib import Path
 
 from ...config import ModelConfig
 from ..dataset import PartsGroundingDataset
-from ..procedural_parts import render_part_sample
-from ..procedural_scene import check_sample_address
+from ..generators.procedural_parts import render_part_sample
+from ..generators.procedural_scene import check_sample_address
 from .registry import DataSpec, RawSample, SourceKind, register
 
 PARTS_EVAL_SAMPLES = 500  # evaluation renders this many samples of the split

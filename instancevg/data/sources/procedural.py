@@ -1,4 +1,4 @@
-"""The procedural benchmark (:mod:`instancevg.data.procedural`), from a seed or from files:
+"""The procedural benchmark (:mod:`instancevg.data.generators.procedural`), from a seed or from files:
 
 ``procedural:SEED`` (an all-digit PATH; a bare ``procedural`` means ``procedural:0``)
     rendered in memory: sample i of a split is ``render_sample(SEED, i, split)``, the sample
@@ -12,14 +12,14 @@
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from ...config import ModelConfig
 from ..dataset import CyclicDataset, JsonGroundingDataset, ProceduralGroundingDataset
-from ..procedural import render_sample
-from ..procedural_scene import check_sample_address
-from ..record_json import load_grounding_json
+from ..generators.procedural import render_sample
+from ..generators.procedural_scene import check_sample_address
+from ..readers.common import read_json
+from ..readers.record_json import load_grounding_json
 from .registry import DataSpec, RawSample, SourceKind, record_samples, register
 
 # samples of a split that evaluating procedural:SEED reads without a limit; val and test are
@@ -42,13 +42,7 @@ def json_path(spec: DataSpec) -> Path:
 
 def _info(path: Path) -> dict:
     """The ``info`` block of a grounding JSON. Raises FileNotFoundError / ValueError (not JSON)."""
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} not found: create it with `instancevg make-data --out {path.parent}`")
-    try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{path} is not valid JSON: {exc}") from exc
+    data = read_json(path, "grounding JSON", hint=f" (create it with `instancevg make-data --out {path.parent}`)")
     return data.get("info", {}) if isinstance(data, dict) else {}
 
 

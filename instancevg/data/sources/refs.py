@@ -1,4 +1,4 @@
-"""The released referring datasets (:mod:`instancevg.data.refs`), one kind each:
+"""The released referring datasets (:mod:`instancevg.data.readers.refs`), one kind each:
 
 ``grefcoco:ROOT[:IMAGE_DIR]``, ``refcoco:ROOT[:SPLIT_BY]`` (``unc``; also ``google``),
 ``refcoco+:ROOT[:SPLIT_BY]`` (``unc``), ``refcocog:ROOT[:SPLIT_BY]`` (``umd``; also ``google``),
@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ...config import ModelConfig
 from ..dataset import CyclicDataset, RecordsDataset
-from ..refs import REF_KINDS, load_refs, refs_files
+from ..readers.refs import REF_KINDS, load_refs, refs_files
 from .registry import DataSpec, SourceKind, record_samples, register
 
 SPLIT_BY_KINDS = ("refcoco", "refcoco+", "refcocog")  # EXTRA is the refs file variant; the others: an image folder

@@ -182,11 +182,11 @@ def get_kind(spec: DataSpec | str) -> SourceKind:
 
 
 def record_samples(records, limit: int | None) -> Iterator[RawSample]:
-    """:class:`RawSample` s of loaded :class:`~instancevg.data.records.GroundingRecord` s, one per
+    """:class:`RawSample` s of loaded :class:`~instancevg.data.readers.records.GroundingRecord` s, one per
     (record, expression) in record order, the first ``limit`` when given (the order of
     :class:`~instancevg.data.dataset.RecordsDataset`)."""
     from ...image_io import load_image
-    from ..records import expand_expressions
+    from ..readers.records import expand_expressions
 
     items = expand_expressions(records)
     for record, text in items[:limit] if limit is not None else items:

@@ -1,8 +1,8 @@
-"""The procedural benchmark's scene renderer: vocabulary (colours, shapes, sizes, held-out
-colour x shape pairs), backgrounds, shape drawing and occlusion-aware placement.
+"""The procedural benchmark's scene renderer: shapes, sizes, held-out colour x shape pairs (the
+colours are :data:`~.vocabulary.COLORS`), backgrounds, shape drawing and occlusion-aware placement.
 
-``instancevg.data.procedural`` composes it with the expression grammar
-(``instancevg.data.procedural_expressions``); its docstring states the scene rules.
+:mod:`instancevg.data.generators.procedural` composes it with the expression grammar
+(:mod:`instancevg.data.generators.procedural_expressions`); its docstring states the scene rules.
 """
 from __future__ import annotations
 
@@ -12,6 +12,12 @@ from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
+
+from .vocabulary import COLORS, plural
+
+__all__ = ["SPLITS", "check_sample_address", "SHAPES", "PLURALS", "SIZES", "SIZE_RANGES", "HELD_OUT_COMBOS",
+           "MIN_VISIBLE_FRACTION", "ShapeObject", "draw_background", "place_objects", "object_extent",
+           "render_objects", "scene_specs"]
 
 SPLITS: dict[str, int] = {"train": 0, "val": 1, "test": 2}
 """Split name -> split code used in the RNG seed sequence."""
@@ -24,20 +30,9 @@ def check_sample_address(seed: int, index: int, split: str) -> None:
     if seed < 0 or index < 0:
         raise ValueError(f"seed and index must be non-negative, got seed={seed}, index={index}")
 
-COLORS: dict[str, tuple[int, int, int]] = {
-    "red": (220, 35, 35),
-    "green": (35, 165, 55),
-    "blue": (35, 75, 230),
-    "yellow": (245, 215, 30),
-    "purple": (145, 55, 190),
-    "orange": (250, 135, 20),
-    "white": (248, 248, 248),
-    "black": (22, 22, 22),
-}
-"""Colour name -> nominal RGB (uint8). Objects get +-10 jitter per channel."""
-
 SHAPES: tuple[str, ...] = ("circle", "square", "triangle", "star", "hexagon", "ring", "cross")
-PLURALS: dict[str, str] = {s: s + ("es" if s.endswith("s") else "s") for s in SHAPES}
+PLURALS: dict[str, str] = {s: plural(s) for s in SHAPES}
+"""Shape -> its plural (:func:`~.vocabulary.plural`: ``"cross"`` -> ``"crosses"``)."""
 
 SIZES: tuple[str, ...] = ("small", "medium", "large")
 SIZE_RANGES: dict[str, tuple[float, float]] = {
@@ -82,17 +77,21 @@ _TEXTURE_NAMES = ("coffee", "astronaut", "chelsea", "rocket", "coins", "brick", 
 
 
 @dataclass
-class SceneObject:
-    """One drawn object of a scene.
+class ShapeObject:
+    """One drawn shape of a procedural scene (a labelled photo's object is a
+    :class:`~.coco_expressions.PhotoObject`, a part-level scene's a
+    :class:`~.procedural_parts.PartObject`).
 
     Attributes:
-        color, shape, size: names from :data:`COLORS`, :data:`SHAPES`, :data:`SIZES`.
+        color, shape, size: names from :data:`~.vocabulary.COLORS`, :data:`SHAPES`, :data:`SIZES`.
         cx, cy: centre of the full (unoccluded) shape, integer pixels.
         radius: nominal radius in pixels (the shape extends up to ~1.25 * radius).
         angle: rotation in degrees.
         rgb: the jittered colour actually drawn.
         full_area: pixels of the unoccluded shape; visible_area: pixels still visible.
         box: (4,) float32 xyxy of the visible part (x2/y2 exclusive, i.e. last pixel + 1).
+        window: ``(y0, y1, x0, x1)`` pixel window the shape was drawn in (its full extent plus
+            a 6 px margin; rows y0..y1-1, columns x0..x1-1).
     """
 
     color: str
@@ -106,7 +105,7 @@ class SceneObject:
     full_area: int = 0
     visible_area: int = 0
     box: np.ndarray = field(default_factory=lambda: np.zeros(4, np.float32))
-    _patch: tuple[int, int, int, int] = (0, 0, 0, 0)  # y0, y1, x0, x1 of the drawing window
+    window: tuple[int, int, int, int] = (0, 0, 0, 0)
 
     @property
     def held_out(self) -> bool:
@@ -143,7 +142,17 @@ def _textures() -> tuple[np.ndarray, ...]:
     return tuple(out)
 
 
-def _background(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
+def draw_background(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
+    """A scene background drawn from ``rng``: a plain jittered colour (half the time) or a random
+    crop of a desaturated ``skimage.data`` photograph, rescaled, maybe mirrored and tinted.
+
+    Args:
+        rng: the sample's generator (this consumes a fixed pattern of draws per branch).
+        h, w: size in pixels.
+
+    Returns:
+        (h, w, 3) uint8 RGB, values in [45, 215] for photographs.
+    """
     if rng.random() < 0.5:
         base = np.array(_PLAIN_BACKGROUNDS[int(rng.integers(len(_PLAIN_BACKGROUNDS)))], np.int32)
         color = np.clip(base + rng.integers(-12, 13, size=3), 0, 255).astype(np.uint8)
@@ -218,17 +227,24 @@ def _draw_shape(canvas: np.ndarray, shape: str, cx: int, cy: int, r: float, angl
 _DILATE_KERNEL = np.ones((11, 11), np.uint8)  # same-colour objects stay >= 5 px apart
 
 
-def _place_objects(
+def place_objects(
     rng: np.random.Generator, h: int, w: int, specs: list[tuple[str, str, str]]
-) -> tuple[list[SceneObject], np.ndarray]:
-    """Place objects in order with occlusion checks; returns (objects, label map (H, W) uint8).
+) -> tuple[list[ShapeObject], np.ndarray]:
+    """Place objects in order with occlusion checks (see :data:`MIN_VISIBLE_FRACTION`).
 
-    Label value ``i + 1`` marks the visible pixels of object ``i``. Objects that cannot be placed
-    in 25 tries are dropped (never the first one, which always fits).
+    Args:
+        rng: the sample's generator.
+        h, w: scene size in pixels.
+        specs: ``(color, shape, size)`` of each object, in drawing order (:func:`scene_specs`).
+
+    Returns:
+        ``(objects, label)``: the placed :class:`ShapeObject` s (``rgb`` not yet set) and the label
+        map (H, W) uint8 where value ``i + 1`` marks the visible pixels of object ``i``. Objects
+        that cannot be placed in 25 tries are dropped (never the first one, which always fits).
     """
     s = min(h, w)
     label = np.zeros((h, w), np.uint8)
-    objects: list[SceneObject] = []
+    objects: list[ShapeObject] = []
     for color, shape, size in specs:
         lo, hi = SIZE_RANGES[size]
         r = float(rng.uniform(lo, hi)) * s
@@ -267,11 +283,12 @@ def _place_objects(
             under[inside] = value
             area = int(inside.sum())
             objects.append(
-                SceneObject(color, shape, size, cx, cy, r, angle, full_area=area, visible_area=area, _patch=(y0, y1, x0, x1))
+                ShapeObject(color, shape, size, cx, cy, r, angle, full_area=area, visible_area=area,
+                            window=(y0, y1, x0, x1))
             )
             break
     for i, o in enumerate(objects):
-        y0, y1, x0, x1 = o._patch
+        y0, y1, x0, x1 = o.window
         m = label[y0:y1, x0:x1] == i + 1
         rows = np.nonzero(m.any(axis=1))[0]
         cols = np.nonzero(m.any(axis=0))[0]
@@ -280,12 +297,12 @@ def _place_objects(
     return objects, label
 
 
-def object_extent(o: SceneObject) -> int:
+def object_extent(o: ShapeObject) -> int:
     """Half-size in pixels of the square that holds ``o``'s full shape (its centre +- this)."""
     return int(math.ceil(_EXTENT[o.shape] * o.radius)) + 1
 
 
-def render_objects(background: np.ndarray, objects: list[SceneObject],
+def render_objects(background: np.ndarray, objects: list[ShapeObject],
                    centres: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Draw ``objects`` (in order, later ones on top) on a copy of ``background`` at new centres.
 
@@ -318,8 +335,18 @@ def render_objects(background: np.ndarray, objects: list[SceneObject],
     return image, label
 
 
-def _scene_specs(rng: np.random.Generator, split: str, kind: str) -> list[tuple[str, str, str]]:
-    """(color, shape, size) of every object of a scene, respecting the held-out rules of ``split``."""
+def scene_specs(rng: np.random.Generator, split: str, kind: str) -> list[tuple[str, str, str]]:
+    """``(color, shape, size)`` of every object of a scene, respecting the held-out rules of ``split``.
+
+    Args:
+        rng: the sample's generator.
+        split: ``"train"``, ``"val"`` or ``"test"`` (test scenes hold a held-out pair, drawn first).
+        kind: the expression kind the scene is for (ordinal, superlative and plural scenes hold 3-8
+            objects, spatial ones 2-8, others 1-8).
+
+    Returns:
+        the specs in drawing order, for :func:`place_objects`.
+    """
     if kind in ("ordinal", "superlative", "plural"):
         n = int(rng.integers(3, 9))
         k_shape, k_color = int(rng.integers(1, 4)), int(rng.integers(1, 4))

@@ -2,9 +2,9 @@
 
 Any COCO-format instances file is an object source: the released grounding datasets (gRefCOCO,
 RefCOCO/+/g, Ref-ZOM) take their boxes and masks from one by ``ann_id``, and
-:mod:`instancevg.data.coco_expressions` turns the objects of an image into grounding samples.
-The index is pycocotools' ``COCO`` (``pycocotools/coco.py``, ``createIndex``); masks are decoded
-only when asked for. Crowd annotations (``iscrowd: 1``) are kept and flagged, never dropped.
+:mod:`instancevg.data.generators.coco_expressions` turns the objects of an image into grounding
+samples. The index is pycocotools' ``COCO`` (``pycocotools/coco.py``, ``createIndex``); masks are
+decoded only when asked for. Crowd annotations (``iscrowd: 1``) are kept and flagged, never dropped.
 
 Splits come from a ``split.json`` beside the instances file (``{"train": [image ids], "val":
 [...]}``, as ``shared/data/coco-real``); without one the whole file is a single split, ``all``.
@@ -13,16 +13,15 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from .common import read_json, say
 from .records import decode_segmentation
 
-__all__ = ["CocoObject", "CocoImage", "CocoInstances", "WHOLE_FILE_SPLIT", "default_split_file", "read_json", "say"]
+__all__ = ["CocoObject", "CocoImage", "CocoInstances", "WHOLE_FILE_SPLIT", "default_split_file"]
 
 WHOLE_FILE_SPLIT = "all"
 _REQUIRED = {"images": ("id", "width", "height", "file_name"),
@@ -33,27 +32,6 @@ _REQUIRED = {"images": ("id", "width", "height", "file_name"),
 def default_split_file(instances_json: str | Path) -> Path:
     """``split.json`` beside an instances file (it may not exist)."""
     return Path(instances_json).parent / "split.json"
-
-
-def say(message: str) -> None:
-    """Print a loader summary line on stderr (stdout stays free for ``--json`` output)."""
-    print(message, file=sys.stderr, flush=True)
-
-
-def read_json(path: Path, what: str):
-    """Read a JSON file; a missing or malformed file raises a one-line error naming it.
-
-    Raises:
-        FileNotFoundError: the file does not exist (message says what it should be).
-        ValueError: the file is not valid JSON.
-    """
-    if not path.is_file():
-        raise FileNotFoundError(f"{what} not found: {path}")
-    try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ValueError(f"{path}: not valid JSON: {e}") from None
 
 
 @dataclass(frozen=True)

@@ -57,9 +57,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .procedural_expressions import _GENERATORS, EXPRESSION_KINDS, KIND_WEIGHTS, _bits, _pick, _Scene
+from .procedural_expressions import EXPRESSION_KINDS, KIND_WEIGHTS, SceneMasks, generate, pick
 from .procedural_scene import (
-    COLORS,
     HELD_OUT_COMBOS,
     MIN_VISIBLE_FRACTION,
     PLURALS,
@@ -67,12 +66,13 @@ from .procedural_scene import (
     SIZE_RANGES,
     SIZES,
     SPLITS,
-    SceneObject,
-    _background,
-    _place_objects,
+    ShapeObject,
     check_sample_address,
-    _scene_specs,
+    draw_background,
+    place_objects,
+    scene_specs,
 )
+from .vocabulary import COLORS
 
 __all__ = [
     "COLORS",
@@ -85,7 +85,7 @@ __all__ = [
     "EXPRESSION_KINDS",
     "KIND_WEIGHTS",
     "SPLITS",
-    "SceneObject",
+    "ShapeObject",
     "Sample",
     "render_sample",
     "sample_id_for",
@@ -104,12 +104,12 @@ class Sample:
         masks: (K, H, W) bool visible part of each referred object (same order as boxes).
         sample_id: ``"{split}-{index:06d}"``.
         objects: every object of the scene in drawing order (later ones on top):
-            :class:`SceneObject` s here, :class:`~instancevg.data.procedural_parts.PartObject` s in
-            part-level scenes.
+            :class:`ShapeObject` s here, :class:`~.procedural_parts.PartObject` s in part-level
+            scenes.
         referents: indices into ``objects`` of the referred objects (ascending, matches boxes).
         kind: expression kind, one of :data:`EXPRESSION_KINDS`.
         background: (H, W, 3) uint8 RGB, the scene before its objects were drawn (to redraw them
-            elsewhere: :func:`~instancevg.data.procedural_scene.render_objects`); None for
+            elsewhere: :func:`~.procedural_scene.render_objects`); None for
             part-level scenes.
     """
 
@@ -118,7 +118,7 @@ class Sample:
     boxes: np.ndarray
     masks: np.ndarray
     sample_id: str
-    objects: list[SceneObject] = field(default_factory=list)
+    objects: list[ShapeObject] = field(default_factory=list)
     referents: tuple[int, ...] = ()
     kind: str = "attribute"
     background: np.ndarray | None = None
@@ -152,36 +152,33 @@ def render_sample(seed: int, index: int, split: str) -> Sample:
     rng = np.random.default_rng([int(seed), SPLITS[split], int(index)])
     w, h = (int(v) * 8 for v in rng.integers(32, 57, size=2))
     kinds = list(KIND_WEIGHTS)
-    kind = _pick(rng, kinds, [KIND_WEIGHTS[k] for k in kinds])
+    kind = pick(rng, kinds, [KIND_WEIGHTS[k] for k in kinds])
 
-    result = None
+    expr = None
     for attempt in range(6):
-        specs = _scene_specs(rng, split, kind)
-        objects, label = _place_objects(rng, h, w, specs)
-        sc = _Scene(objects, h, w, split)
-        result = _GENERATORS[kind](rng, sc)
-        if result is not None:
+        specs = scene_specs(rng, split, kind)
+        objects, label = place_objects(rng, h, w, specs)
+        sc = SceneMasks(objects, h, w, split)
+        expr = generate(kind, rng, sc)
+        if expr is not None:
             break
-    if result is None:  # infeasible kind for six scenes in a row: fall back on the last scene
-        for kind in ("attribute", "plural", "no_target"):
-            result = _GENERATORS[kind](rng, sc)
-            if result is not None:
+    if expr is None:  # infeasible kind for six scenes in a row: fall back on the last scene
+        for fallback in ("attribute", "plural", "no_target"):
+            expr = generate(fallback, rng, sc)
+            if expr is not None:
                 break
-    assert result is not None  # no_target always succeeds: at most 8 objects, 56 pairs
-    expression, target = result
-    if target == 0:
-        kind = "no_target"
+    assert expr is not None  # no_target always succeeds: at most 8 objects, 56 pairs
 
-    image = _background(rng, h, w)
+    image = draw_background(rng, h, w)
     background = image.copy()
     for i, o in enumerate(objects):
         rgb = np.clip(np.array(COLORS[o.color], np.int32) + rng.integers(-10, 11, size=3), 0, 255)
         o.rgb = tuple(int(v) for v in rgb)
-        y0, y1, x0, x1 = o._patch
+        y0, y1, x0, x1 = o.window
         sub = image[y0:y1, x0:x1]
         sub[label[y0:y1, x0:x1] == i + 1] = rgb.astype(np.uint8)
 
-    referents = _bits(target)
+    referents = expr.targets
     if referents:
         values = np.array(referents, np.uint8)[:, None, None] + 1
         masks = label[None, :, :] == values
@@ -191,12 +188,12 @@ def render_sample(seed: int, index: int, split: str) -> Sample:
         boxes = np.zeros((0, 4), np.float32)
     return Sample(
         image=image,
-        expression=expression,
+        expression=expr.text,
         boxes=boxes,
         masks=masks,
         sample_id=sample_id_for(split, index),
         objects=objects,
         referents=referents,
-        kind=kind,
+        kind=expr.kind,
         background=background,
     )

@@ -42,7 +42,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .coco import CocoInstances, read_json, say
+from .coco import CocoInstances
+from .common import read_json, say
 from .records import GroundingRecord
 
 __all__ = ["REF_KINDS", "load_refs", "refs_files"]

@@ -1,15 +1,20 @@
 """The procedural benchmark's expression grammar: for a placed scene, enumerate the referring
 expressions whose referent set is unambiguous (attribute, spatial, ordinal, superlative, plural,
-no-target) and draw one.
+no-target) and draw one as an :class:`~.expression.Expression`.
 
-``instancevg.data.procedural`` composes it with the scene renderer
-(``instancevg.data.procedural_scene``); its docstring states the unambiguity rules.
+:mod:`instancevg.data.generators.procedural` composes it with the scene renderer
+(:mod:`instancevg.data.generators.procedural_scene`); its docstring states the unambiguity rules.
+Shared words (colours, plurals, numbers, ordinals, relation phrases) come from :mod:`.vocabulary`.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from .procedural_scene import COLORS, HELD_OUT_COMBOS, PLURALS, SHAPES, SIZES, SceneObject
+from .expression import Expression
+from .procedural_scene import HELD_OUT_COMBOS, PLURALS, SHAPES, SIZES, ShapeObject
+from .vocabulary import COLORS, NUMBER_WORDS, ORDINAL_WORDS, RELATION_PHRASES
+
+__all__ = ["EXPRESSION_KINDS", "KIND_WEIGHTS", "SceneMasks", "generate", "pick"]
 
 EXPRESSION_KINDS: tuple[str, ...] = ("attribute", "spatial", "ordinal", "superlative", "plural", "no_target")
 KIND_WEIGHTS: dict[str, float] = {
@@ -23,14 +28,7 @@ KIND_WEIGHTS: dict[str, float] = {
 """Probability of choosing each expression kind (before fallbacks for infeasible scenes)."""
 
 _SIZE_WORDS = {"small": ("small", "small", "little"), "medium": ("medium-sized", "medium"), "large": ("large", "big")}
-_ORDINALS = ("first", "second", "third", "fourth")
-_COUNT_WORDS = {2: "two", 3: "three", 4: "four"}
-_REL_WORDS = {
-    "left": ("left of", "to the left of", "on the left of"),
-    "right": ("right of", "to the right of", "on the right of"),
-    "above": ("above", "above", "over"),
-    "below": ("below", "under", "beneath"),
-}
+_COUNT_WORDS = {n: word for n, word in NUMBER_WORDS.items() if n <= 4}  # "the four stars"; five and more: "all"
 _SUPERLATIVE_TEMPLATES = {
     "left": ("the leftmost {np}", "the leftmost {np}", "the {np} furthest to the left", "the {np} on the far left"),
     "right": ("the rightmost {np}", "the rightmost {np}", "the {np} furthest to the right", "the {np} on the far right"),
@@ -46,18 +44,33 @@ _ORDINAL_DIRS = {"left": "left", "right": "right", "top": "top", "bottom": "bott
 # Expressions
 
 
-def _pick(rng: np.random.Generator, items, weights=None):
-    """Deterministic weighted choice from a sequence (returns the item itself)."""
+def pick(rng: np.random.Generator, items, weights=None):
+    """Deterministic weighted choice from a sequence (returns the item itself).
+
+    Args:
+        rng: the sample's generator (one ``integers`` draw without weights, one ``choice`` with).
+        items: a non-empty sequence.
+        weights: optional non-negative weights, one per item (normalised here).
+    """
     if weights is None:
         return items[int(rng.integers(len(items)))]
     w = np.asarray(weights, np.float64)
     return items[int(rng.choice(len(items), p=w / w.sum()))]
 
 
-class _Scene:
-    """Bitmask views of a scene's attributes used to enumerate unambiguous expressions."""
+class SceneMasks:
+    """Bitmask views of a placed scene's attributes, used to enumerate unambiguous expressions.
 
-    def __init__(self, objects: list[SceneObject], h: int, w: int, split: str):
+    Bit ``i`` of every mask stands for ``objects[i]``.
+
+    Args:
+        objects: the scene's :class:`~.procedural_scene.ShapeObject` s, in drawing order.
+        h, w: scene size in pixels (position margins scale with min(h, w)).
+        split: the sample's split (outside ``test``, descriptors naming a held-out pair are not
+            allowed, not even as a no-target).
+    """
+
+    def __init__(self, objects: list[ShapeObject], h: int, w: int, split: str):
         self.objects = objects
         self.n = len(objects)
         self.split = split
@@ -138,13 +151,13 @@ def _np(rng: np.random.Generator, desc: tuple, plural: bool = False) -> str:
     size, color, shape = desc
     words = []
     if size is not None:
-        words.append(_pick(rng, _SIZE_WORDS[size]))
+        words.append(pick(rng, _SIZE_WORDS[size]))
     if color is not None:
         words.append(color)
     if shape is not None:
         words.append(PLURALS[shape] if plural else shape)
     else:
-        words.append(_pick(rng, ("objects", "shapes")) if plural else _pick(rng, ("object", "shape")))
+        words.append(pick(rng, ("objects", "shapes")) if plural else pick(rng, ("object", "shape")))
     return " ".join(words)
 
 
@@ -152,7 +165,7 @@ def _bits(m: int) -> tuple[int, ...]:
     return tuple(i for i in range(m.bit_length()) if m >> i & 1)
 
 
-def _prefer_held(rng: np.random.Generator, sc: _Scene, cands: list, referent_of) -> list:
+def _prefer_held(rng: np.random.Generator, sc: SceneMasks, cands: list, referent_of) -> list:
     """In the test split, restrict candidates to those referring to a held-out object (75%)."""
     if sc.split != "test" or not cands or rng.random() >= 0.75:
         return cands
@@ -160,21 +173,21 @@ def _prefer_held(rng: np.random.Generator, sc: _Scene, cands: list, referent_of)
     return held or cands
 
 
-def _gen_attribute(rng, sc: _Scene):
+def _gen_attribute(rng, sc: SceneMasks):
     cands = [(d, m) for d, m in sc.descs.items() if m.bit_count() == 1 and _n_attr(d) > 0]
     cands = _prefer_held(rng, sc, cands, lambda c: c[1])
     if not cands:
         return None
     targets = sorted({m for _, m in cands})
-    target = _pick(rng, targets)
+    target = pick(rng, targets)
     opts = [d for d, m in cands if m == target]
-    desc = _pick(rng, opts, [_desc_weight(d) for d in opts])
+    desc = pick(rng, opts, [_desc_weight(d) for d in opts])
     phrase = _np(rng, desc)
-    tmpl = _pick(rng, ("the {np}", "{np}", "the {np} in the image", "the {np} in the picture"), (0.75, 0.1, 0.08, 0.07))
-    return tmpl.format(np=phrase), target
+    tmpl = pick(rng, ("the {np}", "{np}", "the {np} in the image", "the {np} in the picture"), (0.75, 0.1, 0.08, 0.07))
+    return Expression(tmpl.format(np=phrase), _bits(target), "attribute")
 
 
-def _anchor_descs(sc: _Scene) -> dict[int, list[tuple]]:
+def _anchor_descs(sc: SceneMasks) -> dict[int, list[tuple]]:
     """Object index -> its unique descriptors without size and with at least a shape or colour."""
     out: dict[int, list[tuple]] = {}
     for d, m in sc.descs.items():
@@ -183,7 +196,7 @@ def _anchor_descs(sc: _Scene) -> dict[int, list[tuple]]:
     return out
 
 
-def _gen_spatial(rng, sc: _Scene, want_target: bool = True):
+def _gen_spatial(rng, sc: SceneMasks, want_target: bool = True):
     anchors = _anchor_descs(sc)
     cands = []
     # D1 descriptors: shape, colour (+"object"), colour+shape, size+shape
@@ -210,15 +223,15 @@ def _gen_spatial(rng, sc: _Scene, want_target: bool = True):
         return None
     # prefer expressions where the relation is needed (D1 alone matches several objects)
     weights = [(3.0 if c[4] >= 2 else 1.0) * _desc_weight(c[0]) for c in cands]
-    d1, rel, b, hit, _ = _pick(rng, cands, weights)
+    d1, rel, b, hit, _ = pick(rng, cands, weights)
     bdescs = anchors[b]
-    bdesc = _pick(rng, bdescs, [_desc_weight(d) for d in bdescs])
-    tmpl = _pick(rng, ("the {a} {rel} the {b}", "the {a} that is {rel} the {b}"), (0.8, 0.2))
-    text = tmpl.format(a=_np(rng, d1), rel=_pick(rng, _REL_WORDS[rel]), b=_np(rng, bdesc))
-    return text, hit
+    bdesc = pick(rng, bdescs, [_desc_weight(d) for d in bdescs])
+    tmpl = pick(rng, ("the {a} {rel} the {b}", "the {a} that is {rel} the {b}"), (0.8, 0.2))
+    text = tmpl.format(a=_np(rng, d1), rel=pick(rng, RELATION_PHRASES[rel]), b=_np(rng, bdesc))
+    return Expression(text, _bits(hit), "spatial" if want_target else "no_target")
 
 
-def _ordered(sc: _Scene, m: int, direction: str) -> tuple[list[int], int]:
+def _ordered(sc: SceneMasks, m: int, direction: str) -> tuple[list[int], int]:
     """Members of bitmask m sorted along direction, and how many leading ranks are unambiguous."""
     idx = sorted(_bits(m), key=lambda i: (sc.key[direction][i], i))
     key = sc.key[direction]
@@ -235,25 +248,26 @@ def _ordered(sc: _Scene, m: int, direction: str) -> tuple[list[int], int]:
     return idx, n_ok
 
 
-def _gen_ordinal(rng, sc: _Scene):
+def _gen_ordinal(rng, sc: SceneMasks):
     cands = []
     for d, m in sc.descs.items():
         if d[0] is not None or m.bit_count() < 2:
             continue
         for direction in ("left", "right", "top", "bottom"):
             idx, n_ok = _ordered(sc, m, direction)
-            for k in range(1, min(n_ok, len(_ORDINALS)) + 1):
+            for k in range(1, min(n_ok, len(ORDINAL_WORDS)) + 1):
                 cands.append((d, direction, k, 1 << idx[k - 1]))
     cands = _prefer_held(rng, sc, cands, lambda c: c[3])
     if not cands:
         return None
     weights = [{1: 1.0, 2: 3.0, 3: 2.0, 4: 1.0}[c[2]] * _desc_weight(c[0]) for c in cands]
-    d, direction, k, target = _pick(rng, cands, weights)
-    tmpl = _pick(rng, ("the {o} {np} from the {d}", "the {o} {np} counting from the {d}"), (0.85, 0.15))
-    return tmpl.format(o=_ORDINALS[k - 1], np=_np(rng, d), d=_ORDINAL_DIRS[direction]), target
+    d, direction, k, target = pick(rng, cands, weights)
+    tmpl = pick(rng, ("the {o} {np} from the {d}", "the {o} {np} counting from the {d}"), (0.85, 0.15))
+    text = tmpl.format(o=ORDINAL_WORDS[k], np=_np(rng, d), d=_ORDINAL_DIRS[direction])
+    return Expression(text, _bits(target), "ordinal")
 
 
-def _gen_superlative(rng, sc: _Scene):
+def _gen_superlative(rng, sc: SceneMasks):
     cands = []
     size_rank = {z: i for i, z in enumerate(SIZES)}
     for d, m in sc.descs.items():
@@ -274,30 +288,31 @@ def _gen_superlative(rng, sc: _Scene):
     if not cands:
         return None
     weights = [(1.5 if c[1] in ("largest", "smallest") else 1.0) * _desc_weight(c[0]) for c in cands]
-    d, direction, target = _pick(rng, cands, weights)
-    return _pick(rng, _SUPERLATIVE_TEMPLATES[direction]).format(np=_np(rng, d)), target
+    d, direction, target = pick(rng, cands, weights)
+    text = pick(rng, _SUPERLATIVE_TEMPLATES[direction]).format(np=_np(rng, d))
+    return Expression(text, _bits(target), "superlative")
 
 
-def _gen_plural(rng, sc: _Scene):
+def _gen_plural(rng, sc: SceneMasks):
     cands = [(d, m) for d, m in sc.descs.items() if m.bit_count() >= 2]
     cands = _prefer_held(rng, sc, cands, lambda c: c[1])
     if not cands:
         return None
     weights = [_desc_weight(d) if _n_attr(d) else 0.4 for d, _ in cands]
-    d, m = _pick(rng, cands, weights)
+    d, m = pick(rng, cands, weights)
     count = m.bit_count()
     pl = _np(rng, d, plural=True)
     if count == 2:
-        tmpl = _pick(rng, ("the two {pl}", "both {pl}", "all {pl}", "the {pl}", "both of the {pl}"), (3, 3, 2, 1, 1))
+        tmpl = pick(rng, ("the two {pl}", "both {pl}", "all {pl}", "the {pl}", "both of the {pl}"), (3, 3, 2, 1, 1))
     elif count in _COUNT_WORDS:
         word = _COUNT_WORDS[count]
-        tmpl = _pick(rng, (f"the {word} {{pl}}", "all {pl}", f"all {word} {{pl}}", "the {pl}", "all the {pl}"), (3, 3, 1, 1, 1))
+        tmpl = pick(rng, (f"the {word} {{pl}}", "all {pl}", f"all {word} {{pl}}", "the {pl}", "all the {pl}"), (3, 3, 1, 1, 1))
     else:
-        tmpl = _pick(rng, ("all {pl}", "all the {pl}", "the {pl}", "every {sg}"), (4, 2, 1, 1))
-    return tmpl.format(pl=pl, sg=_np(rng, d)), m
+        tmpl = pick(rng, ("all {pl}", "all the {pl}", "the {pl}", "every {sg}"), (4, 2, 1, 1))
+    return Expression(tmpl.format(pl=pl, sg=_np(rng, d)), _bits(m), "plural")
 
 
-def _absent_descriptor(rng, sc: _Scene, allow_generic: bool = True):
+def _absent_descriptor(rng, sc: SceneMasks, allow_generic: bool = True):
     """A descriptor matching nothing, even with its size adjective dropped; None if not found."""
     color_names = list(COLORS)
     scene_colors = [c for c in COLORS if c in sc.color_mask]
@@ -305,41 +320,41 @@ def _absent_descriptor(rng, sc: _Scene, allow_generic: bool = True):
     for _ in range(40):
         u = rng.random()
         if u < 0.55 and scene_colors and scene_shapes:  # near miss: both attributes exist, not together
-            color, shape = _pick(rng, scene_colors + color_names), _pick(rng, scene_shapes + list(SHAPES))
+            color, shape = pick(rng, scene_colors + color_names), pick(rng, scene_shapes + list(SHAPES))
         elif u < 0.8:  # absent shape, optionally with a colour
-            color = _pick(rng, color_names) if rng.random() < 0.5 else None
-            shape = _pick(rng, SHAPES)
+            color = pick(rng, color_names) if rng.random() < 0.5 else None
+            shape = pick(rng, SHAPES)
         else:  # absent colour
-            color = _pick(rng, color_names)
-            shape = _pick(rng, SHAPES) if (rng.random() < 0.5 or not allow_generic) else None
+            color = pick(rng, color_names)
+            shape = pick(rng, SHAPES) if (rng.random() < 0.5 or not allow_generic) else None
         desc = (None, color, shape)
         if sc.mask(desc) or not sc.allowed(desc):
             continue
         if rng.random() < 0.2 and shape is not None:
-            desc = (_pick(rng, SIZES), color, shape)
+            desc = (pick(rng, SIZES), color, shape)
         return desc
     return None
 
 
-def _gen_no_target(rng, sc: _Scene):
-    mode = _pick(rng, ("attribute", "plural", "superlative", "spatial"), (0.5, 0.2, 0.1, 0.2))
+def _gen_no_target(rng, sc: SceneMasks):
+    mode = pick(rng, ("attribute", "plural", "superlative", "spatial"), (0.5, 0.2, 0.1, 0.2))
     if mode == "spatial" and sc.n >= 2:
         out = _gen_spatial(rng, sc, want_target=False)
         if out is not None:
-            return out[0], 0
+            return out
         mode = "attribute"
     desc = _absent_descriptor(rng, sc, allow_generic=mode != "superlative")
     if desc is None:
         return None
     if mode == "plural":
-        tmpl = _pick(rng, ("all {pl}", "the {pl}", "all the {pl}", "both {pl}", "the two {pl}"), (4, 2, 1, 1, 1))
-        return tmpl.format(pl=_np(rng, desc, plural=True)), 0
+        tmpl = pick(rng, ("all {pl}", "the {pl}", "all the {pl}", "both {pl}", "the two {pl}"), (4, 2, 1, 1, 1))
+        return Expression(tmpl.format(pl=_np(rng, desc, plural=True)), (), "no_target")
     if mode == "superlative":
-        direction = _pick(rng, ("left", "right", "top", "bottom", "largest", "smallest"))
+        direction = pick(rng, ("left", "right", "top", "bottom", "largest", "smallest"))
         d = (None, desc[1], desc[2])
-        return _pick(rng, _SUPERLATIVE_TEMPLATES[direction]).format(np=_np(rng, d)), 0
-    tmpl = _pick(rng, ("the {np}", "{np}", "the {np} in the image"), (0.8, 0.1, 0.1))
-    return tmpl.format(np=_np(rng, desc)), 0
+        return Expression(pick(rng, _SUPERLATIVE_TEMPLATES[direction]).format(np=_np(rng, d)), (), "no_target")
+    tmpl = pick(rng, ("the {np}", "{np}", "the {np} in the image"), (0.8, 0.1, 0.1))
+    return Expression(tmpl.format(np=_np(rng, desc)), (), "no_target")
 
 
 _GENERATORS = {
@@ -350,3 +365,22 @@ _GENERATORS = {
     "plural": _gen_plural,
     "no_target": _gen_no_target,
 }
+
+
+def generate(kind: str, rng: np.random.Generator, scene: SceneMasks) -> Expression | None:
+    """Draw one unambiguous expression of ``kind`` for a placed scene.
+
+    Args:
+        kind: one of :data:`EXPRESSION_KINDS`.
+        rng: the sample's generator (the draws depend on the scene).
+        scene: the scene's :class:`SceneMasks`.
+
+    Returns:
+        an :class:`~.expression.Expression` whose ``targets`` index ``scene.objects`` (``()`` and
+        kind ``"no_target"`` for a no-target one), or None when the scene admits none of ``kind``
+        (``no_target`` always succeeds for the benchmark's scenes: at most 8 objects, 56 pairs).
+
+    Raises:
+        KeyError: unknown ``kind``.
+    """
+    return _GENERATORS[kind](rng, scene)

@@ -21,6 +21,8 @@ regions, tiny objects and mostly hidden (pasted-over) objects count as members o
 
 Follows the phrase kinds of gRefCOCO (Liu et al., CVPR 2023, Sec. 3: multi-target, no-target,
 counting, relationships, attributes), with the templates of this project's procedural generator.
+Plurals, colour names, number, ordinal and relation words come from :mod:`.vocabulary`; the
+expressions are :class:`~.expression.Expression` s.
 """
 from __future__ import annotations
 
@@ -29,8 +31,11 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-__all__ = ["SceneObject", "Expression", "COLOURS", "scene_objects", "colour_fractions", "candidate_expressions",
-           "draw_expression", "plural", "KIND_WEIGHTS", "NO_TARGET_KINDS", "NO_TARGET_RATE"]
+from .expression import Expression
+from .vocabulary import NUMBER_WORDS, ORDINAL_WORDS, PHOTO_COLOURS, PHOTO_RELATION_PHRASES, plural
+
+__all__ = ["PhotoObject", "scene_objects", "colour_fractions", "candidate_expressions", "draw_expression",
+           "KIND_WEIGHTS", "NO_TARGET_KINDS", "NO_TARGET_RATE", "MIN_TARGET_AREA"]
 
 MIN_TARGET_AREA = 0.01      # a target covers >= 1 % of the image
 MIN_VISIBLE = 0.5           # a target shows >= half of its (pre-occlusion) mask
@@ -42,42 +47,22 @@ NO_TARGET_RATE = 0.15
 KIND_WEIGHTS = {"category": 3.0, "all": 2.0, "count": 1.0, "position": 2.0, "ordinal": 1.0, "size": 1.0,
                 "relation": 2.0, "colour": 1.5}
 NO_TARGET_KINDS = ("absent", "wrong-count", "no-relation", "no-colour")
-COLOURS = ("red", "orange", "yellow", "green", "blue", "purple", "pink", "brown", "white", "gray", "black")
 
-_PLURALS = {"person": "people", "mouse": "mice", "sheep": "sheep", "skis": "skis", "scissors": "scissors",
-            "knife": "knives", "broccoli": "broccoli", "bus": "buses", "skateboard": "skateboards"}
 # Safe synonyms: another name a person would use for exactly this COCO category.
 _SYNONYMS = {"dining table": ("table",), "tv": ("television", "tv screen"), "motorcycle": ("motorbike",),
              "airplane": ("plane", "aeroplane"), "couch": ("sofa",), "cell phone": ("phone", "mobile phone"),
              "potted plant": ("plant", "houseplant"), "sports ball": ("ball",), "bicycle": ("bike",),
              "hair drier": ("hair dryer",), "donut": ("doughnut",), "laptop": ("laptop computer",),
              "handbag": ("bag",), "wine glass": ("glass",), "fire hydrant": ("hydrant",)}
-_COUNT_WORDS = {2: "two", 3: "three", 4: "four", 5: "five"}
-_ORDINALS = {1: "first", 2: "second", 3: "third", 4: "fourth"}
 # (word, axis 0 = x / 1 = y, sign: +1 smallest coordinate wins)
 _EXTREMES = {"left": (0, 1), "right": (0, -1), "top": (1, 1), "bottom": (1, -1)}
 _POSITION_TEMPLATES = {"left": ("the leftmost {n}", "the {n} on the left", "the {n} furthest to the left"),
                        "right": ("the rightmost {n}", "the {n} on the right", "the {n} furthest to the right"),
                        "top": ("the topmost {n}", "the highest {n}", "the {n} at the top"),
                        "bottom": ("the bottom {n}", "the lowest {n}", "the {n} at the bottom")}
-_RELATIONS = {"left": (0, 1, ("left of", "to the left of")), "right": (0, -1, ("right of", "to the right of")),
-              "above": (1, 1, ("above",)), "below": (1, -1, ("below", "under"))}
-
-
-def plural(name: str) -> str:
-    """English plural of a category name ("dining table" -> "dining tables", "bus" -> "buses")."""
-    head, _, last = name.rpartition(" ")
-    if name in _PLURALS:
-        return _PLURALS[name]
-    if last in _PLURALS:
-        word = _PLURALS[last]
-    elif last.endswith(("s", "sh", "ch", "x")):
-        word = last + "es"
-    elif last.endswith("y") and last[-2:-1] not in "aeiou":
-        word = last[:-1] + "ies"
-    else:
-        word = last + "s"
-    return f"{head} {word}" if head else word
+# relation -> (axis 0 = x / 1 = y, sign: +1 holds for a smaller coordinate than the anchor's, -1 for a
+# larger one); its phrases are PHOTO_RELATION_PHRASES[relation]
+_RELATIONS = {"left": (0, 1), "right": (0, -1), "above": (1, 1), "below": (1, -1)}
 
 
 def _names(category: str) -> tuple[str, ...]:
@@ -85,15 +70,17 @@ def _names(category: str) -> tuple[str, ...]:
 
 
 @dataclass(frozen=True)
-class SceneObject:
-    """One annotated object as the expression generator sees it.
+class PhotoObject:
+    """One annotated object of a photo (or a copy-paste scene) as the expression generator sees it
+    (a procedural scene's shape is a :class:`~.procedural_scene.ShapeObject`).
 
     Attributes:
         category: category name.
         box: (4,) float xyxy pixels of the visible object.
         area: visible mask area in pixels.
         can_be_target: False for crowd regions, tiny (< 1 % of the image) or mostly hidden objects.
-        colours: fraction of the object's pixels in each of :data:`COLOURS`, or None.
+        colours: fraction of the object's pixels in each of :data:`~.vocabulary.PHOTO_COLOURS`, or
+            None.
     """
 
     category: str
@@ -108,17 +95,8 @@ class SceneObject:
         return np.array([(self.box[0] + self.box[2]) / 2, (self.box[1] + self.box[3]) / 2])
 
 
-@dataclass(frozen=True)
-class Expression:
-    """A generated expression: its text, the indices of its referents (() = no-target), its kind."""
-
-    text: str
-    targets: tuple[int, ...]
-    kind: str
-
-
 def colour_fractions(image: np.ndarray, masks: np.ndarray) -> list[tuple[float, ...] | None]:
-    """Per object, the fraction of its pixels in each named colour of :data:`COLOURS`.
+    """Per object, the fraction of its pixels in each named colour of :data:`~.vocabulary.PHOTO_COLOURS`.
 
     Pixels are named in HSV: dark (V < 0.2) black; unsaturated (S < 0.15) white (V > 0.65) or gray;
     saturated (S >= 0.4) by hue, with dark oranges and reds (V < 0.55) called brown; pixels in
@@ -130,7 +108,7 @@ def colour_fractions(image: np.ndarray, masks: np.ndarray) -> list[tuple[float, 
         masks: (K, H, W) bool.
 
     Returns:
-        K tuples of len(COLOURS) fractions (summing to at most 1: pale pixels have no name), or
+        K tuples of len(PHOTO_COLOURS) fractions (summing to at most 1: pale pixels have no name), or
         None for an empty mask.
     """
     hsv = cv2.cvtColor(image, cv2.COLOR_RGB2HSV_FULL).astype(np.float32)
@@ -139,20 +117,20 @@ def colour_fractions(image: np.ndarray, masks: np.ndarray) -> list[tuple[float, 
     hue_names = np.array([0, 1, 2, 3, 4, 5, 6, 0])
     name = hue_names[np.minimum(np.searchsorted(hue_bins, h, side="right"), 7)]
     name = np.where((name <= 1) & (v < 0.55), 7, name)                  # brown
-    name = np.where(s < 0.4, len(COLOURS), name)                        # unnamed (pale)
+    name = np.where(s < 0.4, len(PHOTO_COLOURS), name)                  # unnamed (pale)
     name = np.where(s < 0.15, np.where(v > 0.65, 8, 9), name)           # white / gray
     name = np.where(v < 0.2, 10, name)                                  # black
     out = []
     for m in masks:
-        counts = np.bincount(name[m], minlength=len(COLOURS) + 1).astype(np.float64)
+        counts = np.bincount(name[m], minlength=len(PHOTO_COLOURS) + 1).astype(np.float64)
         total = counts.sum()
         out.append(tuple(float(c) for c in counts[:-1] / total) if total else None)
     return out
 
 
 def scene_objects(image: np.ndarray, masks: np.ndarray, categories: list[str], crowd: list[bool],
-                  visible_fraction: list[float] | None = None) -> list[SceneObject]:
-    """The :class:`SceneObject` s of an image from its masks.
+                  visible_fraction: list[float] | None = None) -> list[PhotoObject]:
+    """The :class:`PhotoObject` s of an image from its masks.
 
     Args:
         image: (H, W, 3) uint8 RGB.
@@ -175,11 +153,11 @@ def scene_objects(image: np.ndarray, masks: np.ndarray, categories: list[str], c
                else np.zeros(4, np.float32))
         area = float(m.sum())
         ok = not crowd[k] and area >= MIN_TARGET_AREA * hgt * wid and vis[k] >= MIN_VISIBLE
-        out.append(SceneObject(categories[k], box, area, ok, colours[k]))
+        out.append(PhotoObject(categories[k], box, area, ok, colours[k]))
     return out
 
 
-def _groups(objects: list[SceneObject]) -> dict[str, list[int]]:
+def _groups(objects: list[PhotoObject]) -> dict[str, list[int]]:
     groups: dict[str, list[int]] = {}
     for i, o in enumerate(objects):
         groups.setdefault(o.category, []).append(i)
@@ -193,7 +171,7 @@ def _ordered(objects, idx: list[int], axis: int, sign: int, margin: float) -> li
     return order if all(g >= margin for g in gaps) else None
 
 
-def candidate_expressions(objects: list[SceneObject], width: int, height: int,
+def candidate_expressions(objects: list[PhotoObject], width: int, height: int,
                           vocabulary: list[str]) -> dict[str, list[Expression]]:
     """Every unambiguous expression for the scene, by kind (see the module docstring).
 
@@ -226,14 +204,14 @@ def candidate_expressions(objects: list[SceneObject], width: int, height: int,
                 add("all", f"all {plural(n)}", idx)
                 add("all", f"every {n}", idx)
                 add("all", f"all the {plural(n)}", idx)
-            if len(idx) in _COUNT_WORDS:
-                add("count", f"the {_COUNT_WORDS[len(idx)]} {pl}", idx)
+            if len(idx) in NUMBER_WORDS:
+                add("count", f"the {NUMBER_WORDS[len(idx)]} {pl}", idx)
                 if len(idx) == 2:
                     add("count", f"both {pl}", idx)
         if targetable(idx):
             for k in (len(idx) - 1, len(idx) + 1):  # one off the true count refers to nothing
-                if k in _COUNT_WORDS:
-                    add("wrong-count", f"the {_COUNT_WORDS[k]} {pl}", ())
+                if k in NUMBER_WORDS:
+                    add("wrong-count", f"the {NUMBER_WORDS[k]} {pl}", ())
         if len(idx) >= 2:
             for where, (axis, sign) in _EXTREMES.items():
                 order = sorted(idx, key=lambda i: sign * objects[i].centre[axis])
@@ -255,9 +233,9 @@ def candidate_expressions(objects: list[SceneObject], width: int, height: int,
                 order = _ordered(objects, idx, axis, sign, POSITION_MARGIN * side[axis])
                 if order is None:
                     continue
-                for k in range(2, min(len(order), 4) + 1):
+                for k in range(2, min(len(order), len(ORDINAL_WORDS)) + 1):
                     if objects[order[k - 1]].can_be_target:
-                        add("ordinal", f"the {_ORDINALS[k]} {cat} from the {start}", [order[k - 1]])
+                        add("ordinal", f"the {ORDINAL_WORDS[k]} {cat} from the {start}", [order[k - 1]])
         _colour_expressions(objects, cat, idx, add)
     _relation_expressions(objects, groups, side, add)
     present = set(groups)
@@ -270,7 +248,7 @@ def candidate_expressions(objects: list[SceneObject], width: int, height: int,
 
 def _colour_expressions(objects, cat: str, idx: list[int], add) -> None:
     cols = [objects[i].colours for i in idx]
-    for c, colour in enumerate(COLOURS):
+    for c, colour in enumerate(PHOTO_COLOURS):
         holders = [i for i, f in zip(idx, cols) if f is not None and f[c] >= COLOUR_MAJORITY]
         others_clear = all(f is not None and f[c] < COLOUR_OTHERS_MAX for i, f in zip(idx, cols) if i not in holders)
         if len(holders) == 1 and others_clear and objects[holders[0]].can_be_target:
@@ -287,14 +265,14 @@ def _relation_expressions(objects, groups: dict[str, list[int]], side, add) -> N
         for cat, idx in groups.items():
             if cat == anchor_cat:
                 continue
-            for rel, (axis, sign, words) in _RELATIONS.items():
+            for rel, (axis, sign) in _RELATIONS.items():
                 margin = POSITION_MARGIN * side[axis]
                 d = [sign * (anchor[axis] - objects[i].centre[axis]) for i in idx]  # > 0: satisfies
                 if any(abs(x) < margin for x in d):
                     continue  # an object too close to the anchor's line: ambiguous
                 hits = [i for i, x in zip(idx, d) if x > 0]
                 name = cat if len(hits) <= 1 else plural(cat)
-                for w in words:
+                for w in PHOTO_RELATION_PHRASES[rel]:
                     text = f"the {name} {w} the {anchor_cat}"
                     if not hits:
                         add("no-relation", text, ())

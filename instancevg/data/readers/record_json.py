@@ -2,7 +2,7 @@
 ``instancevg make-data``) into :class:`GroundingRecord` objects.
 
 The released datasets (gRefCOCO, RefCOCO/+/g, Ref-ZOM, COCO instances) have their own readers in
-:mod:`instancevg.data.refs` and :mod:`instancevg.data.coco`.
+:mod:`instancevg.data.readers.refs` and :mod:`instancevg.data.readers.coco`.
 
 Accepted layouts of the JSON file:
 
@@ -28,11 +28,11 @@ A record::
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
+from .common import read_json
 from .records import GroundingRecord, expand_expressions
 
 __all__ = ["GroundingRecord", "load_grounding_json", "expand_expressions"]  # records re-exported
@@ -172,17 +172,14 @@ def load_grounding_json(
         Records in file order; ``boxes`` converted from xywh to xyxy (float32 pixels).
 
     Raises:
+        FileNotFoundError: ``json_path`` does not exist.
         ValueError: unreadable JSON, unknown split (the message lists the available ones), or a bad
             record (the message names the record index / image id and the problem: missing key,
             bbox with non-positive size, image file not found, ...).
     """
     json_path = Path(json_path)
     root = Path(image_root) if image_root is not None else json_path.parent
-    try:
-        with open(json_path, encoding="utf-8") as f:
-            data = json.load(f)
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{json_path}: not valid JSON: {e}") from None
+    data = read_json(json_path, "grounding JSON")
     raw = _select_split(data, split, json_path)
     records = []
     for i, rec in enumerate(raw):

@@ -20,8 +20,8 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
-from ..image_io import load_image
-from .coco import CocoImage
+from ...image_io import load_image
+from ..readers.coco import CocoImage
 from .coco_expressions import MIN_TARGET_AREA
 
 __all__ = ["CopyPasteComposer", "ComposedScene", "TEXTURE_BACKGROUNDS"]

@@ -6,7 +6,7 @@ Target Granularities", 2025) and its RefCOCOm benchmark ground part-level phrase
 the mug") beside object-level ones, and report mIoU / oIoU on each granularity. For a robot the
 part is often what it grasps. This generator gives the same task with exact part masks:
 
-Objects (one colour each from :data:`PART_COLORS`; the second part is drawn darker):
+Objects (one colour each from :data:`~.vocabulary.PART_COLORS`; the second part is drawn darker):
     mug = body + handle, flag = pole + cloth, house = walls + roof, lamp = shade + base.
 Expression kinds (:data:`PART_KINDS`):
     ``part``: "the handle of the red mug" / "the red mug's handle": one part of one object;
@@ -17,16 +17,22 @@ Held-out combinations: the (object, colour) pairs of :data:`HELD_OUT_PART_COMBOS
 (object, part, colour) triple of them) never appear in ``train`` / ``val`` scenes; every ``test``
 scene holds at least one, and ``part`` / ``object`` expressions there refer to one when they can.
 
-Samples are :class:`instancevg.data.procedural.Sample` s (``objects`` holds :class:`PartObject` s), deterministic in
-(seed, split, index) as the object benchmark (``np.random.default_rng``).
+Samples are :class:`~.procedural.Sample` s (``objects`` holds :class:`PartObject` s), deterministic in
+(seed, split, index) as the object benchmark (``np.random.default_rng``); the grammar returns an
+:class:`~.expression.Expression` whose ``parts`` name the referred part of each target.
 """
 from __future__ import annotations
 
 import cv2
 import numpy as np
 
+from .expression import Expression
 from .procedural import Sample
-from .procedural_scene import COLORS, SPLITS, _background, check_sample_address
+from .procedural_scene import SPLITS, check_sample_address, draw_background
+from .vocabulary import COLORS, PART_COLORS, plural
+
+__all__ = ["PART_OBJECTS", "PART_PLURALS", "OBJECT_PLURALS", "HELD_OUT_PART_COMBOS", "PART_KINDS", "PART_GRANULARITY",
+           "PartObject", "render_part_sample"]
 
 PART_OBJECTS: dict[str, tuple[str, str]] = {
     "mug": ("body", "handle"),
@@ -36,10 +42,10 @@ PART_OBJECTS: dict[str, tuple[str, str]] = {
 }
 """Object kind -> its two part names (the first is drawn in the object's colour, the second darker)."""
 
-PART_PLURALS: dict[str, str] = {"body": "bodies", "handle": "handles", "pole": "poles", "cloth": "cloths",
-                                "walls": "walls", "roof": "roofs", "shade": "shades", "base": "bases"}
-OBJECT_PLURALS: dict[str, str] = {k: k + ("s" if not k.endswith("s") else "es") for k in PART_OBJECTS}
-PART_COLORS: tuple[str, ...] = ("red", "green", "blue", "yellow", "purple", "orange")
+PART_PLURALS: dict[str, str] = {part: plural(part) for parts in PART_OBJECTS.values() for part in parts}
+"""Part name -> its plural (:func:`~.vocabulary.plural`: ``"body"`` -> ``"bodies"``, ``"walls"`` -> ``"walls"``)."""
+OBJECT_PLURALS: dict[str, str] = {k: plural(k) for k in PART_OBJECTS}
+"""Object kind -> its plural."""
 HELD_OUT_PART_COMBOS: frozenset[tuple[str, str]] = frozenset(
     {("mug", "green"), ("flag", "blue"), ("house", "yellow"), ("lamp", "red")})
 """(object, colour) pairs absent from train/val scenes and present in every test scene."""
@@ -140,32 +146,34 @@ def _prefer_held_out(objects: list[PartObject], idx: list[int], split: str) -> l
     return held if split == "test" and held else idx
 
 
-def _expression(rng: np.random.Generator, kind: str, objects: list[PartObject], split: str):
-    """(text, [(object index, part or None)]) for ``kind``, or None when the scene cannot give one."""
+def _expression(rng: np.random.Generator, kind: str, objects: list[PartObject], split: str) -> Expression | None:
+    """An :class:`~.expression.Expression` of ``kind`` (``parts``: the referred part per target, None
+    for a whole object), or None when the scene cannot give one."""
     unique = _prefer_held_out(objects, _unique(objects), split)
     if kind == "part" and unique:
         i = unique[int(rng.integers(len(unique)))]
         o = objects[i]
         part = PART_OBJECTS[o.kind][int(rng.integers(2))]
         text = (f"the {part} of the {o.color} {o.kind}" if rng.random() < 0.6 else f"the {o.color} {o.kind}'s {part}")
-        return text, [(i, part)]
+        return Expression(text, (i,), kind, (part,))
     if kind == "object" and unique:
         i = unique[int(rng.integers(len(unique)))]
-        return f"the {objects[i].color} {objects[i].kind}", [(i, None)]
+        return Expression(f"the {objects[i].color} {objects[i].kind}", (i,), kind, (None,))
     if kind == "all_parts":
         kinds = sorted({o.kind for o in objects})
         obj_kind = kinds[int(rng.integers(len(kinds)))]
         part = PART_OBJECTS[obj_kind][int(rng.integers(2))]
         word = "every" if rng.random() < 0.3 else "all"
         text = f"every {part}" if word == "every" else f"all {PART_PLURALS[part]}"
-        return text, [(i, part) for i, o in enumerate(objects) if o.kind == obj_kind]
+        targets = tuple(i for i, o in enumerate(objects) if o.kind == obj_kind)
+        return Expression(text, targets, kind, (part,) * len(targets))
     if kind == "no_target":
         present = {(o.kind, o.color) for o in objects}
         absent = [(k, c) for k in PART_OBJECTS for c in PART_COLORS
                   if (k, c) not in present and (split == "test" or (k, c) not in HELD_OUT_PART_COMBOS)]
         obj_kind, color = absent[int(rng.integers(len(absent)))]
         part = PART_OBJECTS[obj_kind][int(rng.integers(2))]
-        return f"the {part} of the {color} {obj_kind}", []
+        return Expression(f"the {part} of the {color} {obj_kind}", (), kind)
     return None
 
 
@@ -195,17 +203,17 @@ def render_part_sample(seed: int, index: int, split: str) -> Sample:
     if found is None:  # no object is unique in this scene: name a part of every object of a kind
         kind = "all_parts"
         found = _expression(rng, kind, objects, split)
-    text, referents = found
-    image = _background(rng, h, w)
+    image = draw_background(rng, h, w)
     for o in objects:
         rgb = np.clip(np.array(COLORS[o.color], np.int32) + rng.integers(-10, 11, size=3), 0, 255)
         first, second = PART_OBJECTS[o.kind]
         image[o.parts[first]] = rgb.astype(np.uint8)
         image[o.parts[second]] = (rgb * 0.55).astype(np.uint8)
-    masks = np.stack([objects[i].mask(p) for i, p in referents]) if referents else np.zeros((0, h, w), bool)
+    masks = (np.stack([objects[i].mask(p) for i, p in zip(found.targets, found.parts)]) if found.targets
+             else np.zeros((0, h, w), bool))
     boxes = np.zeros((len(masks), 4), np.float32)
     for k, m in enumerate(masks):
         ys, xs = np.nonzero(m)
         boxes[k] = (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1)
-    return Sample(image=image, expression=text, boxes=boxes, masks=masks, sample_id=f"parts-{split}-{index:06d}",
-                  objects=objects, referents=tuple(i for i, _ in referents), kind=kind if referents else "no_target")
+    return Sample(image=image, expression=found.text, boxes=boxes, masks=masks, sample_id=f"parts-{split}-{index:06d}",
+                  objects=objects, referents=found.targets, kind=found.kind if found.targets else "no_target")
