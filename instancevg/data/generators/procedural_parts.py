@@ -178,12 +178,9 @@ def _expression(rng: np.random.Generator, kind: str, objects: list[PartObject], 
 
 
 def render_part_sample(seed: int, index: int, split: str) -> Sample:
-    """Render one deterministic part-level sample.
-
-    Args:
-        seed: dataset seed (non-negative int).
-        index: sample index within the split (non-negative int).
-        split: ``"train"``, ``"val"`` or ``"test"`` (test scenes hold held-out object/colour pairs).
+    """Render one deterministic part-level sample: the same address ``(seed, index, split)`` as
+    :func:`~.procedural.render_sample` (checked by ``check_sample_address``; ``test`` scenes hold
+    the held-out object/colour pairs), another scene grammar.
 
     Returns:
         a :class:`Sample`: image (H, W, 3) uint8 RGB (H, W in [256, 448], multiples of 8),
