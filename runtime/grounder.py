@@ -19,9 +19,9 @@ import numpy as np
 
 from .bundle import Bundle, BundleError
 from .expressions import expression_list
-from .frames import check_frame, preprocess_frame
+from .frames import preprocess_frame
 from .postprocess import postprocess_one
-from .predictor import DEFAULT_CHANNEL_ORDER, ImageFeatures, TextFeatures, check_channel_order
+from .predictor import DEFAULT_CHANNEL_ORDER, ImageFeatures, TextFeatures
 from .result import GroundingResult
 from .tokenizer import ExpressionTokenizer
 from .tracking import ReferringTracker, TrackerSettings
@@ -105,10 +105,8 @@ class Grounder:
             FrameError: wrong type, dtype, channels, or an empty frame. ValueError: unknown
                 ``channel_order``.
         """
-        check_channel_order(channel_order)
-        check_frame(image)
-        return ImageFeatures(preprocess_frame(image, self.image_size, self.mean, self.std, channel_order),
-                             (int(image.shape[0]), int(image.shape[1])))
+        model_input = preprocess_frame(image, self.image_size, self.mean, self.std, channel_order)  # checks both
+        return ImageFeatures(model_input, (int(image.shape[0]), int(image.shape[1])))
 
     def encode_text(self, texts: str | list[str]) -> TextFeatures:
         """Encode expressions with ``text_encoder.onnx``; features are cached by exact string.

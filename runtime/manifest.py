@@ -10,6 +10,7 @@ and written back unchanged.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import numbers
@@ -36,8 +37,6 @@ class BundleError(InstanceVGError, RuntimeError):
 
 def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
     """Hex SHA-256 of a file, read in 1 MiB chunks."""
-    import hashlib
-
     h = hashlib.sha256()
     with open(path, "rb") as f:
         while block := f.read(chunk):
