@@ -74,3 +74,19 @@ def test_ground_cuda_320(benchmark):
 
     result = benchmark(call)
     assert result.union_mask.shape == (320, 320)
+
+
+@pytest.mark.parametrize("backbone", ["efficientnet-lite0", "efficientnet-lite1", "efficientnet-lite2"])
+def test_ground_backbone_cpu_320(benchmark, backbone):
+    """`ground` with one expression on a 320x320 photo, CPU, edge preset with the class prior, on each
+    EfficientNet-Lite backbone (``ModelConfig.backbone``): the latency side of issue 26's lite1/2
+    comparison. Untrained weights (the cost does not depend on them); threshold 1 so that every
+    variant keeps no instance and post-processes the same amount."""
+    import cv2
+
+    torch.manual_seed(0)
+    config = get_preset("edge", backbone=backbone, class_prior=True, pretrained_backbone=False, score_threshold=1.0)
+    grounder = InstanceVG(InstanceVGModel(config, load_pretrained=False), torch.device("cpu"))
+    image = cv2.resize(skimage.data.coffee(), (320, 320), interpolation=cv2.INTER_AREA)
+    result = benchmark(grounder.ground, image, "the white cup", "rgb")
+    assert result.no_target and result.union_mask.shape == (320, 320)

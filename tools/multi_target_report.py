@@ -10,7 +10,13 @@ it grounds the expression and reports, per target count:
   and NMS), the mean fraction that match a distinct target: whether the queries find the
   objects at all;
 * ``s1``, ``s2``, ``s3``: median score of the best, second and third query;
-* ``exact``: share of samples whose kept set matches the targets one to one (GREC's F1 = 1).
+* ``exact``: share of samples whose kept set matches the targets one to one (GREC's F1 = 1);
+* ``any matched``: of the targets, the share that some query reaches (IoU >= 0.5, one to one over
+  all Nq queries, whatever their scores): the best any decision rule could find;
+* ``all reachable``: share of samples whose every target some query reaches (the ceiling of
+  ``exact`` for any score threshold, NMS or count rule);
+* ``ref in box``: of the targets, the share whose box holds at least one of the Nq reference
+  points (AQSM, InstanceVG Sec. 3.2): whether the point selection reaches every target.
 
     python tools/multi_target_report.py --checkpoint instancevg/weights/instancevg_edge.safetensors --split train --limit 400
 """
@@ -60,6 +66,9 @@ def main(argv=None) -> int:
     if overrides:
         model.config = dataclasses.replace(model.config, **overrides)
         model.model.query_selection.distance_weight = model.config.point_distance_weight
+    captured = {}  # the reference points of the last call, (Nq, 2) normalised (x, y)
+    model.model.query_selection.register_forward_hook(
+        lambda _m, _i, out: captured.__setitem__("ref", out["reference_points"][0].detach().float().numpy()))
     data = eval_dataset(DataSpec("coco", args.instances, args.images), model.config, args.split)
     rows = defaultdict(lambda: defaultdict(list))
     for g in range(min(args.limit, len(data))):
@@ -76,6 +85,13 @@ def main(argv=None) -> int:
         if k:
             top = np.argsort(-r.extra["all_scores"], kind="stable")[:k]
             row["top-k matched"].append(matched(r.extra["all_boxes"][top], gt) / k)
+            reached = matched(r.extra["all_boxes"], gt)
+            row["any matched"].append(reached / k)
+            row["all reachable"].append(float(reached == k))
+            h, w = image.shape[:2]  # reference points are normalised to the unpadded frame
+            x, y = captured["ref"][:, 0:1] * w, captured["ref"][:, 1:2] * h
+            inside = (x >= gt[:, 0]) & (x <= gt[:, 2]) & (y >= gt[:, 1]) & (y <= gt[:, 3])  # (Nq, k)
+            row["ref in box"].append(float(inside.any(0).mean()))
         for i in range(3):
             row[f"s{i + 1}"].append(float(scores[i]))
     table = {}

@@ -61,7 +61,7 @@ class ImageNetClassPrior(nn.Module):
     """Per-cell ImageNet classifier scored against the expression (module docstring).
 
     Args:
-        in_channels: C5 channels (320 for EfficientNet-Lite0).
+        in_channels: C5 channels (320 for EfficientNet-Lite0 and Lite1, 352 for Lite2).
 
     Buffers / parameters:
         ``class_text`` (1000, 384) float: normalised MiniLM embeddings of :func:`imagenet_prompts`
@@ -86,19 +86,20 @@ class ImageNetClassPrior(nn.Module):
         return self
 
     @torch.no_grad()
-    def load_pretrained(self, text_encoder: nn.Module, tokenizer) -> None:
-        """Load the classifier from the EfficientNet-Lite0 ImageNet file and embed the prompts.
+    def load_pretrained(self, text_encoder: nn.Module, tokenizer, backbone: str = "efficientnet-lite0") -> None:
+        """Load the classifier from the backbone's ImageNet file and embed the prompts.
 
         Args:
             text_encoder: the model's :class:`~.text_encoder.MiniLMTextEncoder`.
             tokenizer: a callable ``list[str] -> (ids, mask)`` (:class:`~.text_encoder.TextTokenizer`).
+            backbone: the EfficientNet-Lite variant whose classifier to load (``ModelConfig.backbone``).
 
         Raises:
             BackboneUnavailableError: the weight file is missing or lacks the classifier.
         """
         from .backbone import imagenet_state
 
-        state = imagenet_state()
+        state = imagenet_state(backbone)
         self.conv_head.weight.copy_(state["_conv_head.weight"])
         for name in ("weight", "bias", "running_mean", "running_var"):
             getattr(self.bn, name).copy_(state[f"_bn1.{name}"])
@@ -112,7 +113,7 @@ class ImageNetClassPrior(nn.Module):
         self.class_text.copy_(torch.cat(rows))
 
     def class_probabilities(self, c5: torch.Tensor) -> torch.Tensor:
-        """C5 (B, 320, h, w) -> p(class | cell) (B, h*w, 1000) float32 (softmax over the 1000 classes)."""
+        """C5 (B, c5, h, w) -> p(class | cell) (B, h*w, 1000) float32 (softmax over the 1000 classes)."""
         with torch.autocast(c5.device.type, enabled=False):
             x = F.relu6(self.bn(self.conv_head(c5.float())))
             return self.fc(x.flatten(2).transpose(1, 2)).softmax(-1)
@@ -121,7 +122,7 @@ class ImageNetClassPrior(nn.Module):
         """The prior map: expected cosine similarity between the expression and each cell's classes.
 
         Args:
-            c5: (B, 320, h, w) backbone map (stride 32).
+            c5: (B, c5, h, w) backbone map (stride 32; c5 = ``in_channels``).
             text_features: (B, L, 384) MiniLM token features; text_mask: (B, L), 1 = valid.
 
         Returns:

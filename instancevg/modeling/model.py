@@ -50,7 +50,8 @@ class InstanceVGModel(nn.Module):
         super().__init__()
         self.config = config
         d = config.d_model
-        self.backbone = EfficientNetLiteBackbone(pretrained=config.pretrained_backbone and load_pretrained)
+        self.backbone = EfficientNetLiteBackbone(pretrained=config.pretrained_backbone and load_pretrained,
+                                                name=config.backbone)
         self.text_encoder = MiniLMTextEncoder(config.text_layers, frozen=config.freeze_text,
                                               trainable_top=config.train_text_layers)
         self.text_proj = nn.Sequential(nn.Linear(TEXT_DIM, d), nn.LayerNorm(d))
@@ -71,7 +72,7 @@ class InstanceVGModel(nn.Module):
                                if config.mask_grounding else None)
         self.class_prior = ImageNetClassPrior(self.backbone.channels[3]) if config.class_prior else None
         if self.class_prior is not None and load_pretrained:
-            self.class_prior.load_pretrained(self.text_encoder, TextTokenizer(config.max_text_len))
+            self.class_prior.load_pretrained(self.text_encoder, TextTokenizer(config.max_text_len), config.backbone)
 
     def encode_text(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """(B, L) int64 ids and mask -> (B, L, 384) MiniLM token features."""

@@ -151,6 +151,21 @@ def build_datasets(cfg: TrainConfig, model_config):
     return train, val
 
 
+# The parts of a model file that belong to its backbone variant: the trunk and the class prior's
+# ImageNet classifier (``ModelConfig.backbone``).
+BACKBONE_SPECIFIC = ("backbone.", "class_prior.conv_head.", "class_prior.bn.", "class_prior.fc.")
+
+
+def weights_for_backbone(weights: dict[str, torch.Tensor], model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """The weights of a file trained on another EfficientNet-Lite variant that fit ``model``: without
+    the trunk and the prior's classifier (the model's own ImageNet ones stay) and without any
+    weight whose shape differs (e.g. the neck's input projections of lite2's wider C3..C5; they
+    start fresh)."""
+    own = model.state_dict()
+    return {k: v for k, v in weights.items()
+            if not k.startswith(BACKBONE_SPECIFIC) and (k not in own or own[k].shape == v.shape)}
+
+
 def _module_names(keys: list[str]) -> str:
     """'a.b.c.weight', 'a.b.d.bias' -> 'a.b' (the modules the keys belong to, two levels deep)."""
     return ", ".join(sorted({".".join(k.split(".")[:2]) for k in keys})) or "-"
@@ -262,14 +277,22 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, stop_at
     model_config = cfg.model_config()
     train_set, val_sets = build_datasets(cfg, model_config)
     cfg = resolve_epochs(cfg, finite_length(train_set), world)
-    # ImageNet weights are only needed when no other weights will overwrite them (with --init-from,
-    # the class prior's classifier may be what the file lacks).
-    pretrained = not resume and (not cfg.init_from or model_config.class_prior)
-    model = InstanceVGModel(model_config, load_pretrained=pretrained).to(device)
+    init = None
     if cfg.init_from and not resume:
-        from ..checkpoint import load_weights, read_model_file
+        from ..checkpoint import read_model_file
 
-        _, weights, _ = read_model_file(cfg.init_from)
+        init = read_model_file(cfg.init_from)
+    # ImageNet weights are only needed when no other weights will overwrite them (with --init-from,
+    # the class prior's classifier or another backbone's trunk may be what the file lacks).
+    pretrained = not resume and (init is None or model_config.class_prior
+                                 or init[0].backbone != model_config.backbone)
+    model = InstanceVGModel(model_config, load_pretrained=pretrained).to(device)
+    if init is not None:
+        from ..checkpoint import load_weights
+
+        file_config, weights, _ = init
+        if file_config.backbone != model_config.backbone:
+            weights = weights_for_backbone(weights, model)
         fresh, dropped = load_weights(model, weights, source=cfg.init_from, partial=True)
         if rank == 0 and (fresh or dropped):  # a config option the file was trained without
             print(f"--init-from {cfg.init_from}: {len(fresh)} weights start fresh "
