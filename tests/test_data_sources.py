@@ -48,8 +48,8 @@ def test_bare_directory_is_procedural(tmp_path):
 
 
 # every kind the README documents, in its order
-DOCUMENTED_KINDS = ("grefcoco", "refcoco", "refcoco+", "refcocog", "refzom", "coco", "copy-paste", "procedural",
-                    "parts")
+DOCUMENTED_KINDS = ("grefcoco", "refcoco", "refcoco+", "refcocog", "refzom", "coco", "copy-paste", "copy-paste-groups",
+                    "procedural", "parts")
 
 
 def test_every_kind_is_registered_and_unknown_kinds_list_them():
@@ -60,7 +60,7 @@ def test_every_kind_is_registered_and_unknown_kinds_list_them():
         kind = get_kind(name)
         assert kind.name == name and kind.usage.startswith(f"{name}:") and kind.usage in kinds_usage()
         assert callable(kind.train) and callable(kind.eval) and callable(kind.samples) and callable(kind.files)
-    assert [k for k in DOCUMENTED_KINDS if not get_kind(k).has_val] == ["copy-paste"]
+    assert [k for k in DOCUMENTED_KINDS if not get_kind(k).has_val] == ["copy-paste", "copy-paste-groups"]
     for bad in ("foo:x", "rfcoco:/d"):
         with pytest.raises(ValueError) as exc:
             DataSpec.parse(bad)
@@ -275,3 +275,22 @@ def test_evaluate_reports_per_category_rec_and_confident_false_positives(coco_di
     # a no-target sample is either answered "no target" (GREC N-acc) or is a confident false positive
     assert m["no-target FP"] + round(m["GREC"]["n_acc"] * n_empty) == n_empty
     assert "no-target FP (kept box)" in format_table(m)
+
+
+def test_copy_paste_groups_paste_one_category_two_to_four_times(coco_dir, monkeypatch):
+    from instancevg.data.generators import copy_paste
+
+    monkeypatch.setattr(copy_paste, "PHOTO_BACKGROUND_RATE", 0.0)  # texture backgrounds: every object is pasted
+    train = CocoInstances(coco_dir).load_split("train")
+    assert len({o.category for im in train for o in im.objects}) >= 2  # a plain scene could mix categories
+    composer = CopyPasteComposer(train, groups=True)
+    counts = []
+    for g in range(12):
+        scene = composer.compose(np.random.default_rng([1, g]))
+        assert len(set(scene.categories)) == 1, scene.categories
+        counts.append(len(scene.categories))
+    assert min(counts) >= 2 and max(counts) <= 4 and len(set(counts)) > 1
+    with pytest.raises(ValueError, match="max_paste >= 2"):
+        CopyPasteComposer(train, max_paste=1, groups=True)
+    spec = DataSpec.parse(f"copy-paste-groups:{coco_dir}@0.5")
+    assert spec.kind == "copy-paste-groups" and spec.weight == 0.5

@@ -9,6 +9,12 @@ canvas, flipped half of the time, placed uniformly and blended through a Gaussia
 edge. Later pastes occlude earlier objects; every object's mask is its visible part, and its
 visible fraction goes to the expression generator (mostly hidden objects are never a target).
 
+With ``groups`` (the ``copy-paste-groups`` source) every scene pastes 2-4 instances of one
+category instead (the category uniform over the categories that have a pasteable instance, each
+instance drawn from that category's instances, repeats allowed), so phrases about groups ("both
+zebras", "all the cups") get new layouts and counts from the same photos: issue 26 measured that
+group phrases reached on the training photos do not carry over to new ones.
+
 The composer is given the training split's images only, so validation photos are never a source
 or a background. A scene is a pure function of its ``rng``.
 """
@@ -69,17 +75,25 @@ class CopyPasteComposer:
     Args:
         images: object records of the training split (sources and photo backgrounds).
         max_paste: most instances pasted into one scene.
+        groups: paste 2..``max_paste`` instances of one category per scene (module docstring).
 
     Raises:
-        ValueError: when no image has an object that can be pasted (non-crowd, >= 1 % of its image).
+        ValueError: when no image has an object that can be pasted (non-crowd, >= 1 % of its image),
+            or ``groups`` with ``max_paste`` < 2.
     """
 
-    def __init__(self, images: list[CocoImage], max_paste: int = 4):
-        self.images, self.max_paste = images, max_paste
+    def __init__(self, images: list[CocoImage], max_paste: int = 4, groups: bool = False):
+        self.images, self.max_paste, self.groups = images, max_paste, groups
         self.sources = [(i, k) for i, im in enumerate(images) for k, o in enumerate(im.objects)
                         if not o.iscrowd and o.area >= MIN_TARGET_AREA * im.width * im.height]
         if not self.sources:
             raise ValueError("copy-paste: no non-crowd object covering >= 1 % of its image to paste")
+        if groups and max_paste < 2:
+            raise ValueError(f"copy-paste groups need max_paste >= 2, got {max_paste}")
+        by_category: dict[str, list[tuple[int, int]]] = {}
+        for i, k in self.sources:
+            by_category.setdefault(images[i].objects[k].category, []).append((i, k))
+        self.by_category = [by_category[c] for c in sorted(by_category)]
 
     def _background(self, rng: np.random.Generator):
         if rng.random() < PHOTO_BACKGROUND_RATE:
@@ -100,8 +114,13 @@ class CopyPasteComposer:
         canvas = canvas.copy()
         hgt, wid = canvas.shape[:2]
         initial = [float(m.sum()) for m in masks]
-        for _ in range(int(rng.integers(1, self.max_paste + 1))):
-            i, k = self.sources[int(rng.integers(len(self.sources)))]
+        if self.groups:
+            pool = self.by_category[int(rng.integers(len(self.by_category)))]
+            count = int(rng.integers(2, self.max_paste + 1))
+        else:
+            pool, count = self.sources, int(rng.integers(1, self.max_paste + 1))
+        for _ in range(count):
+            i, k = pool[int(rng.integers(len(pool)))]
             im = self.images[i]
             obj = im.objects[k]
             x0, y0, x1, y1 = (int(round(float(v))) for v in obj.box)
