@@ -19,9 +19,17 @@ from .mixture import EpochPermutation
 from .readers.coco import CocoImage
 from .readers.record_json import load_grounding_json
 from .readers.records import GroundingRecord, expand_expressions
-from .transforms import hflip, prepare_targets, preprocess_image, swap_left_right
+from .transforms import draw_zoom, hflip, prepare_targets, preprocess_image, swap_left_right, zoom
 
 FLIP_SALT = 0x464C50  # flip draws: default_rng([seed, g, FLIP_SALT]), apart from the expression draws
+ZOOM_SALT = 0x5A4F4F  # scale-jitter draws: default_rng([seed, g, ZOOM_SALT]), apart from both
+
+
+def _jitter_scale(image: np.ndarray, boxes: np.ndarray, masks: np.ndarray, scale_jitter: float, seed: int, g: int):
+    """:func:`~.transforms.zoom` of item g by a factor from :func:`~.transforms.draw_zoom`, both drawn from
+    ``rng([seed, g, ZOOM_SALT])``; returns ``(image, boxes, masks, visible)``."""
+    rng = np.random.default_rng([seed, g, ZOOM_SALT])
+    return zoom(image, boxes, masks, draw_zoom(scale_jitter, rng), rng)
 
 
 def _item(image: np.ndarray, text: str, boxes: np.ndarray, masks: np.ndarray, config: ModelConfig, sample_id: str,
@@ -176,16 +184,20 @@ class CocoGroundingDataset(Dataset):
             (training; 0 for evaluation and ``make-data --from-coco``).
         multi_target_weight: how much likelier expressions with several targets are drawn
             (:func:`~.generators.coco_expressions.draw_expression`; training; 1.0 = as generated).
+        scale_jitter: zoom the (mirrored) photo in or out by up to ``1 + scale_jitter``
+            (:func:`~.transforms.zoom`, drawn from ``rng([seed, g, ZOOM_SALT])``) before the expression
+            is generated, so positions, sizes and counts describe the zoomed photo; objects cut to less
+            than half by the crop are never targets (training; 0 = off).
     """
 
     def __init__(self, config: ModelConfig, images: list[CocoImage], vocabulary: list[str], seed: int,
                  length: int, shuffle: bool, full_masks: bool = False, flip_prob: float = 0.0,
-                 multi_target_weight: float = 1.0):
+                 multi_target_weight: float = 1.0, scale_jitter: float = 0.0):
         if not images:
             raise ValueError("no images to draw grounding samples from")
         self.config, self.images, self.vocabulary, self.seed = config, images, vocabulary, seed
         self.length, self.full_masks, self.flip_prob = length, full_masks, flip_prob
-        self.multi_target_weight = multi_target_weight
+        self.multi_target_weight, self.scale_jitter = multi_target_weight, scale_jitter
         self.order = EpochPermutation(len(images), seed) if shuffle else None
 
     def __len__(self) -> int:
@@ -204,8 +216,12 @@ class CocoGroundingDataset(Dataset):
         masks, boxes = im.masks(), np.array([o.box for o in im.objects], np.float32).reshape(-1, 4)
         if self.flip_prob and np.random.default_rng([self.seed, g, FLIP_SALT]).random() < self.flip_prob:
             image, boxes, masks = hflip(image, boxes, masks)
+        visible = None
+        if self.scale_jitter:
+            image, boxes, masks, visible = _jitter_scale(image, boxes, masks, self.scale_jitter, self.seed, g)
+            visible = visible.tolist()
         expr, _ = scene_expression(image, masks, [o.category for o in im.objects], [o.iscrowd for o in im.objects],
-                                   self.vocabulary, np.random.default_rng([self.seed, g]),
+                                   self.vocabulary, np.random.default_rng([self.seed, g]), visible,
                                    multi_target_weight=self.multi_target_weight)
         return im, image, masks, boxes, expr
 
@@ -218,12 +234,13 @@ class CocoGroundingDataset(Dataset):
 class CopyPasteDataset(Dataset):
     """Copy-paste compositions (:mod:`instancevg.data.generators.copy_paste`) with generated
     expressions; item g is drawn from ``rng([seed, g])``, mirrored before the expression is generated
-    with probability ``flip_prob`` (drawn from ``rng([seed, g, FLIP_SALT])``). Training only."""
+    with probability ``flip_prob`` (drawn from ``rng([seed, g, FLIP_SALT])``) and zoomed by up to
+    ``1 + scale_jitter`` as :class:`CocoGroundingDataset` does. Training only."""
 
     def __init__(self, config: ModelConfig, composer: CopyPasteComposer, vocabulary: list[str], seed: int,
-                 flip_prob: float = 0.0, multi_target_weight: float = 1.0):
+                 flip_prob: float = 0.0, multi_target_weight: float = 1.0, scale_jitter: float = 0.0):
         self.config, self.composer, self.vocabulary, self.seed = config, composer, vocabulary, seed
-        self.flip_prob, self.multi_target_weight = flip_prob, multi_target_weight
+        self.flip_prob, self.multi_target_weight, self.scale_jitter = flip_prob, multi_target_weight, scale_jitter
 
     def __len__(self) -> int:
         return 2**62
@@ -234,8 +251,13 @@ class CopyPasteDataset(Dataset):
         image, masks = scene.image, scene.masks
         if self.flip_prob and np.random.default_rng([self.seed, g, FLIP_SALT]).random() < self.flip_prob:
             image, _, masks = hflip(image, np.zeros((0, 4), np.float32), masks)
+        visible = scene.visible_fraction
+        if self.scale_jitter:
+            image, _, masks, kept = _jitter_scale(image, np.zeros((len(masks), 4), np.float32), masks,
+                                                  self.scale_jitter, self.seed, g)
+            visible = [v * float(k) for v, k in zip(visible, kept)]
         expr, objects = scene_expression(image, masks, scene.categories, scene.crowd, self.vocabulary, rng,
-                                         scene.visible_fraction, self.multi_target_weight)
+                                         visible, self.multi_target_weight)
         return _expression_item(self.config, image, masks, expr, scene.categories,
                                 np.array([o.box for o in objects], np.float32), f"copy-paste-{g}", False)
 

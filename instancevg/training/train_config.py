@@ -19,6 +19,7 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 SCHEDULES = ("step", "cosine")
 OPTIMIZERS = ("adamw", "adam")
 BACKBONE_BN = ("train", "frozen")
+MAX_SCALE_JITTER = 3.0  # zoom factors within [1/4, 4]
 
 
 @dataclass
@@ -40,7 +41,9 @@ class TrainConfig:
     ``frozen`` keeps the backbone's BatchNorm statistics fixed (eval mode; affine still trained).
 ``hflip`` is the probability of mirroring a real-photo training sample (COCO, copy-paste and
 released-dataset sources; "left" and "right" swap in its expression, or the expression is
-generated on the mirrored photo); procedural sources are never mirrored. ``multi_target_weight``
+generated on the mirrored photo); procedural sources are never mirrored. ``scale_jitter`` zooms a
+COCO or copy-paste photo in (crop) or out (pad) by a factor drawn log-uniformly up to
+``1 + scale_jitter`` before its expression is generated (0, the default, is off). ``multi_target_weight``
 makes generated expressions (COCO, copy-paste) that refer to several objects that many times likelier.
 
     Raises:
@@ -85,6 +88,7 @@ makes generated expressions (COCO, copy-paste) that refer to several objects tha
     backbone_bn: str = "train"
     text_lr_mult: float = 0.1
     hflip: float = 0.5
+    scale_jitter: float = 0.0
     multi_target_weight: float = 1.0
     model: dict = field(default_factory=dict)
     recipe: str | None = None
@@ -107,6 +111,9 @@ makes generated expressions (COCO, copy-paste) that refer to several objects tha
             raise ValueError(f"multi_target_weight must be positive, got {self.multi_target_weight}")
         if not 0.0 <= self.hflip <= 1.0:
             raise ValueError(f"hflip is a probability in [0, 1], got {self.hflip}")
+        if not 0.0 <= self.scale_jitter <= MAX_SCALE_JITTER:
+            raise ValueError(f"scale_jitter must be in [0, {MAX_SCALE_JITTER}] (zoom by up to 1 + scale_jitter), "
+                             f"got {self.scale_jitter}")
         if self.epochs is not None and not self.epochs > 0:
             raise ValueError(f"epochs must be positive, got {self.epochs}")
         self.model_config()  # unknown model fields fail now, not after the data has loaded

@@ -42,9 +42,9 @@ from . import refs, coco, copy_paste, procedural, parts  # noqa: F401  (each reg
 from .coco import EVAL_EXPRESSIONS_PER_IMAGE, EVAL_SEED
 from .parts import PARTS_EVAL_SAMPLES
 from .procedural import PROCEDURAL_SPLIT_SIZES
-from .registry import DataSpec, RawSample, SourceKind, get_kind, registered_kinds
+from .registry import DataSpec, RawSample, SourceKind, TrainSampling, get_kind, registered_kinds
 
-__all__ = ["DataSpec", "KINDS", "SourceKind", "RawSample", "get_kind", "train_dataset", "eval_dataset",
+__all__ = ["DataSpec", "KINDS", "SourceKind", "RawSample", "TrainSampling", "get_kind", "train_dataset", "eval_dataset",
            "eval_samples", "validation_sources", "metrics_dir", "describe_sources", "finite_length", "kinds_usage",
            "EVAL_EXPRESSIONS_PER_IMAGE", "EVAL_SEED", "PARTS_EVAL_SAMPLES", "PROCEDURAL_SPLIT_SIZES"]
 
@@ -56,20 +56,18 @@ def kinds_usage() -> str:
     return ", ".join(get_kind(k).usage for k in registered_kinds())
 
 
-def train_dataset(specs: list[DataSpec], config: ModelConfig, seed: int, flip_prob: float = 0.0,
-                  multi_target_weight: float = 1.0) -> Dataset:
+def train_dataset(specs: list[DataSpec], config: ModelConfig, seed: int,
+                  sampling: TrainSampling = TrainSampling()) -> Dataset:
     """The training stream, indexed by global sample index: one source, or their weighted mixture
     (source k draws from seed ``seed + 1000 * k``).
-    ``flip_prob``: probability of mirroring a real-photo sample (coco, copy-paste, released datasets);
-    ``multi_target_weight``: how much likelier generated expressions with several targets are
-    (coco, copy-paste; :func:`instancevg.data.generators.coco_expressions.draw_expression`).
+    ``sampling``: flips, scale jitter and the multi-target weight (:class:`~.registry.TrainSampling`).
 
     Raises:
         ValueError / FileNotFoundError: an unknown kind, or from the loaders (a bad file or path,
             named in the message).
     """
     cache: dict = {}  # coco: and copy-paste: on one file parse it once
-    parts_ = [get_kind(s).train(s, config, seed + 1000 * k, flip_prob, multi_target_weight, cache)
+    parts_ = [get_kind(s).train(s, config, seed + 1000 * k, sampling, cache)
               for k, s in enumerate(specs)]
     if len(parts_) == 1:
         return parts_[0]

@@ -16,7 +16,7 @@ import numpy as np
 from ...config import ModelConfig
 from ..dataset import CocoGroundingDataset
 from ..readers.coco import WHOLE_FILE_SPLIT, CocoInstances, default_split_file
-from .registry import DataSpec, RawSample, SourceKind, register
+from .registry import DataSpec, RawSample, SourceKind, TrainSampling, register
 
 EVAL_EXPRESSIONS_PER_IMAGE = 4   # evaluation draws this many expressions per image ...
 EVAL_SEED = 0                    # ... from this seed, whatever the training seed, so every run sees the same set
@@ -49,10 +49,11 @@ def instances_files(spec: DataSpec) -> list[Path]:
     return [Path(spec.path)] + ([split_file] if split_file.is_file() else [])
 
 
-def _train(spec: DataSpec, config: ModelConfig, seed: int, flip_prob: float, multi_target_weight: float, cache: dict):
+def _train(spec: DataSpec, config: ModelConfig, seed: int, sampling: TrainSampling, cache: dict):
     inst = instances(spec, cache)
     return CocoGroundingDataset(config, split_images(inst, "train"), inst.category_names, seed, length=2**62,
-                                shuffle=True, flip_prob=flip_prob, multi_target_weight=multi_target_weight)
+                                shuffle=True, flip_prob=sampling.hflip, multi_target_weight=sampling.multi_target_weight,
+                                scale_jitter=sampling.scale_jitter)
 
 
 def _eval(spec: DataSpec, config: ModelConfig | None, split: str, limit: int | None, full_masks: bool):

@@ -8,14 +8,15 @@ from ...config import ModelConfig
 from ..dataset import CopyPasteDataset
 from ..generators.copy_paste import CopyPasteComposer
 from .coco import instances, instances_files, parse_instances_spec, split_images
-from .registry import DataSpec, SourceKind, register
+from .registry import DataSpec, SourceKind, TrainSampling, register
 
 
-def _train(spec: DataSpec, config: ModelConfig, seed: int, flip_prob: float, multi_target_weight: float, cache: dict):
+def _train(spec: DataSpec, config: ModelConfig, seed: int, sampling: TrainSampling, cache: dict):
     inst = instances(spec, cache)
     composer = CopyPasteComposer(split_images(inst, "train"), groups=spec.kind == "copy-paste-groups")
     return CopyPasteDataset(config, composer, inst.category_names, seed,
-                            flip_prob=flip_prob, multi_target_weight=multi_target_weight)
+                            flip_prob=sampling.hflip, multi_target_weight=sampling.multi_target_weight,
+                            scale_jitter=sampling.scale_jitter)
 
 
 def _training_only(spec: DataSpec, *args, **kwargs):

@@ -13,7 +13,7 @@ from ...config import ModelConfig
 from ..dataset import PartsGroundingDataset
 from ..generators.procedural_parts import render_part_sample
 from ..generators.procedural_scene import check_sample_address
-from .registry import DataSpec, RawSample, SourceKind, register
+from .registry import DataSpec, RawSample, SourceKind, TrainSampling, register
 
 PARTS_EVAL_SAMPLES = 500  # evaluation renders this many samples of the split
 
@@ -29,7 +29,7 @@ def _eval_size(spec: DataSpec, split: str, limit: int | None) -> int:
     return min(limit or PARTS_EVAL_SAMPLES, PARTS_EVAL_SAMPLES)
 
 
-def _train(spec: DataSpec, config: ModelConfig, seed: int, flip_prob: float, multi_target_weight: float, cache: dict):
+def _train(spec: DataSpec, config: ModelConfig, seed: int, sampling: TrainSampling, cache: dict):
     return PartsGroundingDataset(config, int(spec.path), "train", length=2**62)
 
 

@@ -20,7 +20,7 @@ from ..generators.procedural import render_sample
 from ..generators.procedural_scene import check_sample_address
 from ..readers.common import read_json
 from ..readers.record_json import load_grounding_json
-from .registry import DataSpec, RawSample, SourceKind, record_samples, register
+from .registry import DataSpec, RawSample, SourceKind, TrainSampling, record_samples, register
 
 # samples of a split that evaluating procedural:SEED reads without a limit; val and test are
 # `instancevg make-data`'s defaults (--n-val, --n-test), train is drawn on the fly in training
@@ -59,7 +59,7 @@ def _split_size(spec: DataSpec, split: str, limit: int | None) -> int:
     return limit if limit else PROCEDURAL_SPLIT_SIZES[split]
 
 
-def _train(spec: DataSpec, config: ModelConfig, seed: int, flip_prob: float, multi_target_weight: float, cache: dict):
+def _train(spec: DataSpec, config: ModelConfig, seed: int, sampling: TrainSampling, cache: dict):
     scene_seed = seed_of(spec)
     if scene_seed is None:
         info = _info(json_path(spec))

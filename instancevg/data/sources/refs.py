@@ -5,7 +5,7 @@
 ``refzom:ROOT[:IMAGE_DIR]``.
 
 Training cycles through the split's sentences in a fresh order per epoch (mirrored with
-``flip_prob``, "left" and "right" swapped); evaluation reads one split in refs order.
+``TrainSampling.hflip``, "left" and "right" swapped); evaluation reads one split in refs order.
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from pathlib import Path
 from ...config import ModelConfig
 from ..dataset import CyclicDataset, RecordsDataset
 from ..readers.refs import REF_KINDS, load_refs, refs_files
-from .registry import DataSpec, SourceKind, record_samples, register
+from .registry import DataSpec, SourceKind, TrainSampling, record_samples, register
 
 SPLIT_BY_KINDS = ("refcoco", "refcoco+", "refcocog")  # EXTRA is the refs file variant; the others: an image folder
 
@@ -32,8 +32,8 @@ def _parse(path: str, extra: str | None) -> tuple[str, str | None]:
     return path, extra
 
 
-def _train(spec: DataSpec, config: ModelConfig, seed: int, flip_prob: float, multi_target_weight: float, cache: dict):
-    return CyclicDataset(RecordsDataset(config, _records(spec, "train"), flip_prob=flip_prob), seed)
+def _train(spec: DataSpec, config: ModelConfig, seed: int, sampling: TrainSampling, cache: dict):
+    return CyclicDataset(RecordsDataset(config, _records(spec, "train"), flip_prob=sampling.hflip), seed)
 
 
 def _eval(spec: DataSpec, config: ModelConfig, split: str, limit: int | None, full_masks: bool):

@@ -13,7 +13,7 @@ from typing import Callable, Iterator, NamedTuple
 
 import numpy as np
 
-__all__ = ["DataSpec", "SourceKind", "RawSample", "register", "get_kind", "registered_kinds", "record_samples"]
+__all__ = ["DataSpec", "SourceKind", "RawSample", "TrainSampling", "register", "get_kind", "registered_kinds", "record_samples"]
 
 _KINDS: dict[str, "SourceKind"] = {}
 
@@ -32,6 +32,25 @@ class RawSample(NamedTuple):
     text: str
     boxes: np.ndarray
     masks: np.ndarray
+
+
+@dataclass(frozen=True)
+class TrainSampling:
+    """How training sources draw and augment their samples (``TrainConfig`` fields of the same names).
+
+    Attributes:
+        hflip: probability of mirroring a real-photo sample (coco, copy-paste, released datasets;
+            "left" and "right" swap, or the expression is generated on the mirrored photo).
+        scale_jitter: zoom a real photo in or out by up to ``1 + scale_jitter`` before its expression
+            is generated (coco, copy-paste; :func:`instancevg.data.transforms.zoom`); 0 = off. The
+            released datasets' written expressions may name what a crop would cut, so they are not zoomed.
+        multi_target_weight: how much likelier generated expressions with several targets are (coco,
+            copy-paste; :func:`instancevg.data.generators.coco_expressions.draw_expression`).
+    """
+
+    hflip: float = 0.0
+    scale_jitter: float = 0.0
+    multi_target_weight: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -124,9 +143,10 @@ class SourceKind:
         parse: ``(path, extra or None) -> (path, extra or None)``, raising ValueError (a reason,
             without the SPEC, which :meth:`DataSpec.parse` adds) for a PATH or EXTRA the kind
             does not take; touches no file.
-        train: ``(spec, config, seed, flip_prob, multi_target_weight, cache) -> Dataset``, the
+        train: ``(spec, config, seed, sampling, cache) -> Dataset``, the
             source's training stream indexed by global sample index (``cache``: a dict shared by
-            the sources of one mixture, for indexes worth building once).
+            the sources of one mixture, for indexes worth building once; ``sampling``: a
+            :class:`TrainSampling`).
         eval: ``(spec, config, split, limit, full_masks) -> Dataset``, a finite evaluation set of
             model items (the first ``limit`` when given); raises ValueError for an unknown split
             or a kind with no evaluation data.
