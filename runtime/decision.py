@@ -16,12 +16,11 @@ Defaults:
 """
 from __future__ import annotations
 
-import math
-import numbers
 from dataclasses import asdict, dataclass
 
 from .consistency import check_consistency_rule
 from .nms import check_nms_iou
+from .real_number import is_real_number
 
 __all__ = ["Decision", "DEFAULT_DECISION", "LEGACY_MANIFEST_DEFAULTS"]
 
@@ -31,7 +30,7 @@ LEGACY_MANIFEST_DEFAULTS = {"nms_iou": 1.0, "consistency": "off"}
 
 def _unit_interval(value, what: str, closed: bool) -> float:
     """``value`` as a float in [0, 1] (``closed``) or (0, 1); ValueError naming ``what`` otherwise."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+    if not is_real_number(value):
         raise ValueError(f"{what} must be a number, got {value!r}")
     value = float(value)
     if not (0.0 <= value <= 1.0 if closed else 0.0 < value < 1.0):

@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
-import numbers
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 from .atomic_io import atomic_write_json
 from .decision import Decision
 from .errors import InstanceVGError
+from .real_number import is_real_number
 
 __all__ = ["FORMAT", "MANIFEST_NAME", "REQUIRED_FILES", "BundleError", "InputSpec", "GraphSpec", "Manifest",
            "file_entries", "sha256_file"]
@@ -52,8 +51,7 @@ def file_entries(directory: str | Path) -> dict[str, dict]:
 
 
 def _number(value, where: str, positive: bool = False) -> float:
-    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
-    if not ok or (positive and value <= 0):
+    if not is_real_number(value) or (positive and value <= 0):
         raise BundleError(f"{where} must be a {'positive ' if positive else ''}number, got {value!r}")
     return float(value)
 

@@ -12,11 +12,10 @@ the score threshold, so no-target decisions never change.
 """
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 
 from .boxes import box_iou_xyxy
+from .real_number import is_real_number
 
 
 def check_nms_iou(value: float, what: str = "nms_iou") -> float:
@@ -25,7 +24,7 @@ def check_nms_iou(value: float, what: str = "nms_iou") -> float:
     Raises:
         ValueError: if ``value`` is not a number in (0, 1].
     """
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real) or not 0.0 < float(value) <= 1.0:
+    if not is_real_number(value) or not 0.0 < float(value) <= 1.0:
         raise ValueError(f"{what} must be a number in (0, 1] (1.0 turns duplicate suppression off), got {value!r}")
     return float(value)
 
