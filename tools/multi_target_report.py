@@ -1,8 +1,9 @@
 """Why multi-target answers fail: per number of referred objects (0, 1, 2, 3+), what the model
 keeps and where its queries are.
 
-For each sample of a COCO split (expressions generated from the labels, the evaluation draws)
-it grounds the expression and reports, per target count:
+For each sample of an evaluation split (any data SPEC; by default coco-real's, whose expressions
+are generated from the labels, the evaluation draws) it grounds the expression and reports, per
+target count:
 
 * ``kept``: mean number of instances kept (score > threshold, after NMS and consistency);
 * ``kept matched``: mean number of kept instances that match a distinct target (IoU >= 0.5);
@@ -19,6 +20,7 @@ it grounds the expression and reports, per target count:
   points (AQSM, InstanceVG Sec. 3.2): whether the point selection reaches every target.
 
     python tools/multi_target_report.py --checkpoint instancevg/weights/instancevg_edge.safetensors --split train --limit 400
+    python tools/multi_target_report.py --data grefcoco:runs/handwritten:../shared/data/coco-real --split val
 """
 from __future__ import annotations
 
@@ -48,8 +50,8 @@ def group(k: int) -> str:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--checkpoint", default=None)
-    p.add_argument("--instances", default="../shared/data/coco-real/instances.json")
-    p.add_argument("--images", default="../shared/data/coco-real")
+    p.add_argument("--data", default="coco:../shared/data/coco-real/instances.json:../shared/data/coco-real",
+                   help="evaluation data SPEC (instancevg.data.sources), default coco-real")
     p.add_argument("--split", default="train")
     p.add_argument("--limit", type=int, default=400)
     p.add_argument("--point-distance-weight", type=float, default=None,
@@ -58,7 +60,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
 
     from instancevg import InstanceVG
-    from instancevg.data.sources import DataSpec, eval_dataset
+    from instancevg.data.sources import DataSpec, eval_samples
 
     model = InstanceVG.from_pretrained(args.checkpoint)
     overrides = {k: v for k, v in (("point_distance_weight", args.point_distance_weight),
@@ -69,12 +71,9 @@ def main(argv=None) -> int:
     captured = {}  # the reference points of the last call, (Nq, 2) normalised (x, y)
     model.model.query_selection.register_forward_hook(
         lambda _m, _i, out: captured.__setitem__("ref", out["reference_points"][0].detach().float().numpy()))
-    data = eval_dataset(DataSpec("coco", args.instances, args.images), model.config, args.split)
     rows = defaultdict(lambda: defaultdict(list))
-    for g in range(min(args.limit, len(data))):
-        _, image, _, boxes, expr = data.expression(g)
-        gt = boxes[list(expr.targets)]
-        r = model.ground(image, expr.text, channel_order="rgb")
+    for image, text, gt, _ in eval_samples(DataSpec.parse(args.data), args.split, args.limit):
+        r = model.ground(image, text, channel_order="rgb")
         k = len(gt)
         scores = np.sort(r.extra["all_scores"])[::-1]
         row = rows[group(k)]
