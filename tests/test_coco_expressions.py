@@ -159,3 +159,27 @@ def test_multi_target_weight_raises_the_share_of_group_expressions():
     assert abs(empty4 - empty1) < 0.03  # the no-target rate does not move
     with pytest.raises(ValueError, match="multi_target_weight"):
         draw_expression(c, np.random.default_rng(0), multi_target_weight=0)
+
+
+def test_wrong_count_weight_sets_how_often_count_phrases_refer_to_nothing():
+    objs = [obj("cup", 10, 100, 60, 160), obj("cup", 300, 100, 350, 160), obj("laptop", 120, 50, 260, 200)]
+    c = candidate_expressions(objs, W, H, VOCAB)
+    assert c["wrong-count"] and c["count"] and len([k for k in NO_TARGET_KINDS if c.get(k)]) > 1
+
+    def kinds(weight):
+        drawn = [draw_expression(c, np.random.default_rng([2, i]), wrong_count_weight=weight).kind for i in range(4000)]
+        empty = [k for k in drawn if k in NO_TARGET_KINDS]
+        return np.mean([k == "wrong-count" for k in empty]), len(empty) / len(drawn)
+
+    uniform, rate1 = kinds(1.0)
+    quarter, rate_q = kinds(0.25)
+    never, rate0 = kinds(0.0)
+    present = len([k for k in NO_TARGET_KINDS if c.get(k)])
+    assert abs(uniform - 1 / present) < 0.05  # 1.0: one no-target kind among `present`, uniformly
+    assert abs(quarter - 0.25 / (0.25 + present - 1)) < 0.05
+    assert never == 0.0
+    assert max(rate1, rate_q, rate0) - min(rate1, rate_q, rate0) < 0.03  # the no-target rate does not move
+    same = [draw_expression(c, np.random.default_rng([2, i])) for i in range(50)]  # 1.0 is the default draw
+    assert same == [draw_expression(c, np.random.default_rng([2, i]), wrong_count_weight=1.0) for i in range(50)]
+    with pytest.raises(ValueError, match="wrong_count_weight"):
+        draw_expression(c, np.random.default_rng(0), wrong_count_weight=-1)

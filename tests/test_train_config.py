@@ -121,3 +121,9 @@ def test_optimizer_groups_frozen_bn_and_text_layers(tiny_model):
     assert not any(k.startswith("text_encoder.") for k in model_state(tiny_model))
     default_groups = build_optimizer(tiny_model, _cfg(preset="edge-tiny")).param_groups
     assert len(default_groups) == 2 and math.isclose(default_groups[1]["lr"], 5e-5)
+
+
+def test_wrong_count_weight_must_not_be_negative():
+    assert TrainConfig(data=["procedural"], out="runs/x", wrong_count_weight=0.0).wrong_count_weight == 0.0
+    with pytest.raises(ValueError, match="wrong_count_weight must be >= 0"):
+        TrainConfig(data=["procedural"], out="runs/x", wrong_count_weight=-0.5)

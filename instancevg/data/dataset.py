@@ -137,7 +137,8 @@ class CyclicDataset(Dataset):
 
 
 def scene_expression(image: np.ndarray, masks: np.ndarray, categories, crowd, vocabulary,
-                     rng: np.random.Generator, visible=None, multi_target_weight: float = 1.0):
+                     rng: np.random.Generator, visible=None, multi_target_weight: float = 1.0,
+                     wrong_count_weight: float = 1.0):
     """One generated expression for a labelled scene (:mod:`.generators.coco_expressions`).
 
     Returns:
@@ -149,7 +150,7 @@ def scene_expression(image: np.ndarray, masks: np.ndarray, categories, crowd, vo
     h, w = image.shape[:2]
     objects = scene_objects(image, masks, categories, crowd, visible)
     expr = draw_expression(candidate_expressions(objects, w, h, vocabulary), rng,
-                           multi_target_weight=multi_target_weight)
+                           multi_target_weight=multi_target_weight, wrong_count_weight=wrong_count_weight)
     if expr is None:
         raise ValueError("no expression can be generated for this scene")
     return expr, objects
@@ -188,16 +189,19 @@ class CocoGroundingDataset(Dataset):
             (:func:`~.transforms.zoom`, drawn from ``rng([seed, g, ZOOM_SALT])``) before the expression
             is generated, so positions, sizes and counts describe the zoomed photo; objects cut to less
             than half by the crop are never targets (training; 0 = off).
+        wrong_count_weight: weight of the ``wrong-count`` no-target kind against the other no-target
+            kinds (:func:`~.generators.coco_expressions.draw_expression`; training; 1.0 = uniform).
     """
 
     def __init__(self, config: ModelConfig, images: list[CocoImage], vocabulary: list[str], seed: int,
                  length: int, shuffle: bool, full_masks: bool = False, flip_prob: float = 0.0,
-                 multi_target_weight: float = 1.0, scale_jitter: float = 0.0):
+                 multi_target_weight: float = 1.0, scale_jitter: float = 0.0, wrong_count_weight: float = 1.0):
         if not images:
             raise ValueError("no images to draw grounding samples from")
         self.config, self.images, self.vocabulary, self.seed = config, images, vocabulary, seed
         self.length, self.full_masks, self.flip_prob = length, full_masks, flip_prob
         self.multi_target_weight, self.scale_jitter = multi_target_weight, scale_jitter
+        self.wrong_count_weight = wrong_count_weight
         self.order = EpochPermutation(len(images), seed) if shuffle else None
 
     def __len__(self) -> int:
@@ -222,7 +226,7 @@ class CocoGroundingDataset(Dataset):
             visible = visible.tolist()
         expr, _ = scene_expression(image, masks, [o.category for o in im.objects], [o.iscrowd for o in im.objects],
                                    self.vocabulary, np.random.default_rng([self.seed, g]), visible,
-                                   multi_target_weight=self.multi_target_weight)
+                                   self.multi_target_weight, self.wrong_count_weight)
         return im, image, masks, boxes, expr
 
     def __getitem__(self, g: int) -> dict:
@@ -235,12 +239,15 @@ class CopyPasteDataset(Dataset):
     """Copy-paste compositions (:mod:`instancevg.data.generators.copy_paste`) with generated
     expressions; item g is drawn from ``rng([seed, g])``, mirrored before the expression is generated
     with probability ``flip_prob`` (drawn from ``rng([seed, g, FLIP_SALT])``) and zoomed by up to
-    ``1 + scale_jitter`` as :class:`CocoGroundingDataset` does. Training only."""
+    ``1 + scale_jitter`` as :class:`CocoGroundingDataset` does; ``multi_target_weight`` and
+    ``wrong_count_weight`` as there. Training only."""
 
     def __init__(self, config: ModelConfig, composer: CopyPasteComposer, vocabulary: list[str], seed: int,
-                 flip_prob: float = 0.0, multi_target_weight: float = 1.0, scale_jitter: float = 0.0):
+                 flip_prob: float = 0.0, multi_target_weight: float = 1.0, scale_jitter: float = 0.0,
+                 wrong_count_weight: float = 1.0):
         self.config, self.composer, self.vocabulary, self.seed = config, composer, vocabulary, seed
         self.flip_prob, self.multi_target_weight, self.scale_jitter = flip_prob, multi_target_weight, scale_jitter
+        self.wrong_count_weight = wrong_count_weight
 
     def __len__(self) -> int:
         return 2**62
@@ -257,7 +264,7 @@ class CopyPasteDataset(Dataset):
                                                   self.scale_jitter, self.seed, g)
             visible = [v * float(k) for v, k in zip(visible, kept)]
         expr, objects = scene_expression(image, masks, scene.categories, scene.crowd, self.vocabulary, rng,
-                                         visible, self.multi_target_weight)
+                                         visible, self.multi_target_weight, self.wrong_count_weight)
         return _expression_item(self.config, image, masks, expr, scene.categories,
                                 np.array([o.box for o in objects], np.float32), f"copy-paste-{g}", False)
 

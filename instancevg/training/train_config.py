@@ -44,7 +44,9 @@ released-dataset sources; "left" and "right" swap in its expression, or the expr
 generated on the mirrored photo); procedural sources are never mirrored. ``scale_jitter`` zooms a
 COCO or copy-paste photo in (crop) or out (pad) by a factor drawn log-uniformly up to
 ``1 + scale_jitter`` before its expression is generated (0, the default, is off). ``multi_target_weight``
-makes generated expressions (COCO, copy-paste) that refer to several objects that many times likelier.
+makes generated expressions (COCO, copy-paste) that refer to several objects that many times likelier;
+``wrong_count_weight`` weighs their count phrases that refer to nothing against the other no-target
+kinds (1.0 uniform, where about half of all count phrases are no-target).
 
     Raises:
         ValueError: ``keep_every`` < 0, no data source, a bad SPEC, or an unknown precision,
@@ -90,6 +92,7 @@ makes generated expressions (COCO, copy-paste) that refer to several objects tha
     hflip: float = 0.5
     scale_jitter: float = 0.0
     multi_target_weight: float = 1.0
+    wrong_count_weight: float = 1.0
     model: dict = field(default_factory=dict)
     recipe: str | None = None
 
@@ -109,6 +112,8 @@ makes generated expressions (COCO, copy-paste) that refer to several objects tha
             raise ValueError(f"keep_every must be >= 0 (0 keeps only the last 2 checkpoints), got {self.keep_every}")
         if not self.multi_target_weight > 0:
             raise ValueError(f"multi_target_weight must be positive, got {self.multi_target_weight}")
+        if not self.wrong_count_weight >= 0:
+            raise ValueError(f"wrong_count_weight must be >= 0, got {self.wrong_count_weight}")
         if not 0.0 <= self.hflip <= 1.0:
             raise ValueError(f"hflip is a probability in [0, 1], got {self.hflip}")
         if not 0.0 <= self.scale_jitter <= MAX_SCALE_JITTER:

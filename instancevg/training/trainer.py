@@ -144,7 +144,8 @@ def validation_specs(cfg: TrainConfig) -> list[DataSpec]:
 
 def build_datasets(cfg: TrainConfig, model_config):
     """(training stream indexed by global index, {label: validation dataset with full-size masks})."""
-    sampling = TrainSampling(hflip=cfg.hflip, scale_jitter=cfg.scale_jitter, multi_target_weight=cfg.multi_target_weight)
+    sampling = TrainSampling(hflip=cfg.hflip, scale_jitter=cfg.scale_jitter, multi_target_weight=cfg.multi_target_weight,
+                             wrong_count_weight=cfg.wrong_count_weight)
     train = train_dataset([DataSpec.parse(s) for s in cfg.data], model_config, cfg.seed, sampling)
     val = {str(spec): eval_dataset(spec, model_config, "val", limit=cfg.val_samples)
            for spec in validation_specs(cfg)}

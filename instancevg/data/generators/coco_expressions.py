@@ -281,10 +281,18 @@ def _relation_expressions(objects, groups: dict[str, list[int]], side, add) -> N
 
 
 def draw_expression(candidates: dict[str, list[Expression]], rng: np.random.Generator,
-                    no_target_rate: float = NO_TARGET_RATE, multi_target_weight: float = 1.0) -> Expression | None:
+                    no_target_rate: float = NO_TARGET_RATE, multi_target_weight: float = 1.0,
+                    wrong_count_weight: float = 1.0) -> Expression | None:
     """One expression: with probability ``no_target_rate`` (when the scene has one) a no-target kind
     chosen uniformly among those present, else a kind by :data:`KIND_WEIGHTS` among those present;
     then an expression of the kind uniformly.
+
+    ``wrong_count_weight`` weighs the ``wrong-count`` kind ("the three cups" beside two cups) against
+    the other no-target kinds (1 each): at 1.0, the default, the choice is uniform and draws exactly
+    as before. Uniform, about half of the count phrases a photo yields refer to nothing (the
+    ``count`` kind and ``wrong-count`` come out about equally often), where people who write "the two
+    cups" nearly always see two; below 1 count phrases mostly have their targets, 0 never draws a
+    wrong count (the other no-target kinds take its share).
 
     ``multi_target_weight`` > 1 makes expressions that refer to two or more objects that many
     times likelier: each positive expression weighs its kind's weight shared among the kind's
@@ -294,14 +302,20 @@ def draw_expression(candidates: dict[str, list[Expression]], rng: np.random.Gene
     Returns None when the scene has no candidate at all.
 
     Raises:
-        ValueError: ``multi_target_weight`` is not positive.
+        ValueError: ``multi_target_weight`` is not positive, or ``wrong_count_weight`` is negative.
     """
     if not multi_target_weight > 0:
         raise ValueError(f"multi_target_weight must be positive, got {multi_target_weight}")
+    if not wrong_count_weight >= 0:
+        raise ValueError(f"wrong_count_weight must be >= 0, got {wrong_count_weight}")
     positive = [k for k in KIND_WEIGHTS if candidates.get(k)]
-    empty = [k for k in NO_TARGET_KINDS if candidates.get(k)]
+    empty = [k for k in NO_TARGET_KINDS if candidates.get(k) and (wrong_count_weight or k != "wrong-count")]
     if empty and (not positive or rng.random() < no_target_rate):
-        pool = candidates[empty[int(rng.integers(len(empty)))]]
+        if wrong_count_weight == 1.0:
+            pool = candidates[empty[int(rng.integers(len(empty)))]]
+        else:
+            w = np.array([wrong_count_weight if k == "wrong-count" else 1.0 for k in empty])
+            pool = candidates[empty[int(rng.choice(len(empty), p=w / w.sum()))]]
     elif positive and multi_target_weight != 1.0:
         pool = [e for k in positive for e in candidates[k]]
         w = np.array([KIND_WEIGHTS[k] / len(candidates[k]) * (multi_target_weight if len(e.targets) > 1 else 1.0)

@@ -46,11 +46,14 @@ class TrainSampling:
             released datasets' written expressions may name what a crop would cut, so they are not zoomed.
         multi_target_weight: how much likelier generated expressions with several targets are (coco,
             copy-paste; :func:`instancevg.data.generators.coco_expressions.draw_expression`).
+        wrong_count_weight: weight of generated count phrases that refer to nothing against the other
+            no-target kinds (coco, copy-paste; same function; 1.0 = uniform).
     """
 
     hflip: float = 0.0
     scale_jitter: float = 0.0
     multi_target_weight: float = 1.0
+    wrong_count_weight: float = 1.0
 
 
 @dataclass(frozen=True)
