@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from instancevg.data.generators.coco_expressions import (NO_TARGET_KINDS, PhotoObject, candidate_expressions,
+from instancevg.data.generators.coco_expressions import (NO_TARGET_KINDS, ExpressionMix, PhotoObject, candidate_expressions,
                                                          colour_fractions, draw_expression, scene_objects)
 from instancevg.data.generators.vocabulary import PHOTO_COLOURS, plural
 
@@ -149,7 +149,8 @@ def test_multi_target_weight_raises_the_share_of_group_expressions():
     c = candidate_expressions(objs, W, H, VOCAB)
 
     def share(weight):
-        drawn = [draw_expression(c, np.random.default_rng([1, i]), multi_target_weight=weight) for i in range(3000)]
+        drawn = [draw_expression(c, np.random.default_rng([1, i]), mix=ExpressionMix(multi_target_weight=weight))
+                 for i in range(3000)]
         positive = [e for e in drawn if e.targets]
         return np.mean([len(e.targets) > 1 for e in positive]), np.mean([not e.targets for e in drawn])
 
@@ -158,7 +159,7 @@ def test_multi_target_weight_raises_the_share_of_group_expressions():
     assert more > base + 0.15
     assert abs(empty4 - empty1) < 0.03  # the no-target rate does not move
     with pytest.raises(ValueError, match="multi_target_weight"):
-        draw_expression(c, np.random.default_rng(0), multi_target_weight=0)
+        ExpressionMix(multi_target_weight=0)
 
 
 def test_wrong_count_weight_sets_how_often_count_phrases_refer_to_nothing():
@@ -167,7 +168,8 @@ def test_wrong_count_weight_sets_how_often_count_phrases_refer_to_nothing():
     assert c["wrong-count"] and c["count"] and len([k for k in NO_TARGET_KINDS if c.get(k)]) > 1
 
     def kinds(weight):
-        drawn = [draw_expression(c, np.random.default_rng([2, i]), wrong_count_weight=weight).kind for i in range(4000)]
+        drawn = [draw_expression(c, np.random.default_rng([2, i]), mix=ExpressionMix(wrong_count_weight=weight)).kind
+                 for i in range(4000)]
         empty = [k for k in drawn if k in NO_TARGET_KINDS]
         return np.mean([k == "wrong-count" for k in empty]), len(empty) / len(drawn)
 
@@ -180,6 +182,26 @@ def test_wrong_count_weight_sets_how_often_count_phrases_refer_to_nothing():
     assert never == 0.0
     assert max(rate1, rate_q, rate0) - min(rate1, rate_q, rate0) < 0.03  # the no-target rate does not move
     same = [draw_expression(c, np.random.default_rng([2, i])) for i in range(50)]  # 1.0 is the default draw
-    assert same == [draw_expression(c, np.random.default_rng([2, i]), wrong_count_weight=1.0) for i in range(50)]
+    assert same == [draw_expression(c, np.random.default_rng([2, i]), mix=ExpressionMix(wrong_count_weight=1.0))
+                    for i in range(50)]
     with pytest.raises(ValueError, match="wrong_count_weight"):
-        draw_expression(c, np.random.default_rng(0), wrong_count_weight=-1)
+        ExpressionMix(wrong_count_weight=-1)
+
+
+def test_similar_absent_names_look_alike_categories_only_when_weighted():
+    objs = [obj("cat", 10, 100, 160, 260), obj("laptop", 200, 50, 360, 200)]
+    vocab = ["cat", "laptop", "dog", "giraffe", "keyboard", "pizza", "person"]
+    c = candidate_expressions(objs, W, H, vocab)
+    # same COCO supercategory as a present category (animal: cat; electronic: laptop), and absent
+    assert {e.text for e in c["similar-absent"]} == {"the dog", "the giraffe", "the keyboard"}
+    assert all(not e.targets for e in c["similar-absent"])
+    never = [draw_expression(c, np.random.default_rng([3, i])).kind for i in range(2000)]
+    assert "similar-absent" not in never
+    weighted = [draw_expression(c, np.random.default_rng([3, i]), mix=ExpressionMix(similar_absent_weight=2.0)).kind
+                for i in range(2000)]
+    empty = [k for k in weighted if k in NO_TARGET_KINDS]
+    present = [k for k in NO_TARGET_KINDS if c.get(k)]  # absent and similar-absent here
+    share = np.mean([k == "similar-absent" for k in empty])
+    assert abs(share - 2.0 / (2.0 + len(present) - 1)) < 0.06
+    with pytest.raises(ValueError, match="similar_absent_weight"):
+        ExpressionMix(similar_absent_weight=-0.1)

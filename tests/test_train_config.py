@@ -123,7 +123,11 @@ def test_optimizer_groups_frozen_bn_and_text_layers(tiny_model):
     assert len(default_groups) == 2 and math.isclose(default_groups[1]["lr"], 5e-5)
 
 
-def test_wrong_count_weight_must_not_be_negative():
-    assert TrainConfig(data=["procedural"], out="runs/x", wrong_count_weight=0.0).wrong_count_weight == 0.0
-    with pytest.raises(ValueError, match="wrong_count_weight must be >= 0"):
-        TrainConfig(data=["procedural"], out="runs/x", wrong_count_weight=-0.5)
+def test_expression_mix_fields_are_checked():
+    cfg = TrainConfig(data=["procedural"], out="runs/x", wrong_count_weight=0.0, similar_absent_weight=1.5)
+    assert (cfg.wrong_count_weight, cfg.similar_absent_weight) == (0.0, 1.5)
+    for field, bad, msg in [("wrong_count_weight", -0.5, "wrong_count_weight must be >= 0"),
+                            ("similar_absent_weight", -1.0, "similar_absent_weight must be >= 0"),
+                            ("multi_target_weight", 0.0, "multi_target_weight must be positive")]:
+        with pytest.raises(ValueError, match=msg):
+            TrainConfig(data=["procedural"], out="runs/x", **{field: bad})

@@ -11,7 +11,7 @@ from torch.utils.data import Dataset
 from ..config import ModelConfig
 from ..image_io import load_image
 from ..modeling.text_encoder import TextTokenizer
-from .generators.coco_expressions import candidate_expressions, draw_expression, scene_objects
+from .generators.coco_expressions import DEFAULT_MIX, ExpressionMix, candidate_expressions, draw_expression, scene_objects
 from .generators.copy_paste import CopyPasteComposer
 from .generators.procedural import render_sample
 from .generators.procedural_parts import PART_GRANULARITY, render_part_sample
@@ -137,8 +137,7 @@ class CyclicDataset(Dataset):
 
 
 def scene_expression(image: np.ndarray, masks: np.ndarray, categories, crowd, vocabulary,
-                     rng: np.random.Generator, visible=None, multi_target_weight: float = 1.0,
-                     wrong_count_weight: float = 1.0):
+                     rng: np.random.Generator, visible=None, mix: ExpressionMix = DEFAULT_MIX):
     """One generated expression for a labelled scene (:mod:`.generators.coco_expressions`).
 
     Returns:
@@ -149,8 +148,7 @@ def scene_expression(image: np.ndarray, masks: np.ndarray, categories, crowd, vo
     """
     h, w = image.shape[:2]
     objects = scene_objects(image, masks, categories, crowd, visible)
-    expr = draw_expression(candidate_expressions(objects, w, h, vocabulary), rng,
-                           multi_target_weight=multi_target_weight, wrong_count_weight=wrong_count_weight)
+    expr = draw_expression(candidate_expressions(objects, w, h, vocabulary), rng, mix=mix)
     if expr is None:
         raise ValueError("no expression can be generated for this scene")
     return expr, objects
@@ -183,25 +181,22 @@ class CocoGroundingDataset(Dataset):
         flip_prob: mirror the photo with this probability (drawn from ``rng([seed, g, FLIP_SALT])``)
             before the expression is generated, so "left" and "right" describe the mirrored scene
             (training; 0 for evaluation and ``make-data --from-coco``).
-        multi_target_weight: how much likelier expressions with several targets are drawn
-            (:func:`~.generators.coco_expressions.draw_expression`; training; 1.0 = as generated).
+        mix: how expression kinds are weighed (:class:`~.generators.coco_expressions.ExpressionMix`;
+            training; the default draws the evaluation sets).
         scale_jitter: zoom the (mirrored) photo in or out by up to ``1 + scale_jitter``
             (:func:`~.transforms.zoom`, drawn from ``rng([seed, g, ZOOM_SALT])``) before the expression
             is generated, so positions, sizes and counts describe the zoomed photo; objects cut to less
             than half by the crop are never targets (training; 0 = off).
-        wrong_count_weight: weight of the ``wrong-count`` no-target kind against the other no-target
-            kinds (:func:`~.generators.coco_expressions.draw_expression`; training; 1.0 = uniform).
     """
 
     def __init__(self, config: ModelConfig, images: list[CocoImage], vocabulary: list[str], seed: int,
                  length: int, shuffle: bool, full_masks: bool = False, flip_prob: float = 0.0,
-                 multi_target_weight: float = 1.0, scale_jitter: float = 0.0, wrong_count_weight: float = 1.0):
+                 mix: ExpressionMix = DEFAULT_MIX, scale_jitter: float = 0.0):
         if not images:
             raise ValueError("no images to draw grounding samples from")
         self.config, self.images, self.vocabulary, self.seed = config, images, vocabulary, seed
         self.length, self.full_masks, self.flip_prob = length, full_masks, flip_prob
-        self.multi_target_weight, self.scale_jitter = multi_target_weight, scale_jitter
-        self.wrong_count_weight = wrong_count_weight
+        self.mix, self.scale_jitter = mix, scale_jitter
         self.order = EpochPermutation(len(images), seed) if shuffle else None
 
     def __len__(self) -> int:
@@ -225,8 +220,7 @@ class CocoGroundingDataset(Dataset):
             image, boxes, masks, visible = _jitter_scale(image, boxes, masks, self.scale_jitter, self.seed, g)
             visible = visible.tolist()
         expr, _ = scene_expression(image, masks, [o.category for o in im.objects], [o.iscrowd for o in im.objects],
-                                   self.vocabulary, np.random.default_rng([self.seed, g]), visible,
-                                   self.multi_target_weight, self.wrong_count_weight)
+                                   self.vocabulary, np.random.default_rng([self.seed, g]), visible, self.mix)
         return im, image, masks, boxes, expr
 
     def __getitem__(self, g: int) -> dict:
@@ -239,15 +233,12 @@ class CopyPasteDataset(Dataset):
     """Copy-paste compositions (:mod:`instancevg.data.generators.copy_paste`) with generated
     expressions; item g is drawn from ``rng([seed, g])``, mirrored before the expression is generated
     with probability ``flip_prob`` (drawn from ``rng([seed, g, FLIP_SALT])``) and zoomed by up to
-    ``1 + scale_jitter`` as :class:`CocoGroundingDataset` does; ``multi_target_weight`` and
-    ``wrong_count_weight`` as there. Training only."""
+    ``1 + scale_jitter`` as :class:`CocoGroundingDataset` does; ``mix`` as there. Training only."""
 
     def __init__(self, config: ModelConfig, composer: CopyPasteComposer, vocabulary: list[str], seed: int,
-                 flip_prob: float = 0.0, multi_target_weight: float = 1.0, scale_jitter: float = 0.0,
-                 wrong_count_weight: float = 1.0):
+                 flip_prob: float = 0.0, mix: ExpressionMix = DEFAULT_MIX, scale_jitter: float = 0.0):
         self.config, self.composer, self.vocabulary, self.seed = config, composer, vocabulary, seed
-        self.flip_prob, self.multi_target_weight, self.scale_jitter = flip_prob, multi_target_weight, scale_jitter
-        self.wrong_count_weight = wrong_count_weight
+        self.flip_prob, self.mix, self.scale_jitter = flip_prob, mix, scale_jitter
 
     def __len__(self) -> int:
         return 2**62
@@ -264,7 +255,7 @@ class CopyPasteDataset(Dataset):
                                                   self.scale_jitter, self.seed, g)
             visible = [v * float(k) for v, k in zip(visible, kept)]
         expr, objects = scene_expression(image, masks, scene.categories, scene.crowd, self.vocabulary, rng,
-                                         visible, self.multi_target_weight, self.wrong_count_weight)
+                                         visible, self.mix)
         return _expression_item(self.config, image, masks, expr, scene.categories,
                                 np.array([o.box for o in objects], np.float32), f"copy-paste-{g}", False)
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 
 from ..config import ModelConfig, get_preset
+from ..data.generators.coco_expressions import ExpressionMix
 from ..data.sources import DataSpec
 from .losses import LOSS_WEIGHTINGS
 
@@ -46,7 +47,9 @@ COCO or copy-paste photo in (crop) or out (pad) by a factor drawn log-uniformly 
 ``1 + scale_jitter`` before its expression is generated (0, the default, is off). ``multi_target_weight``
 makes generated expressions (COCO, copy-paste) that refer to several objects that many times likelier;
 ``wrong_count_weight`` weighs their count phrases that refer to nothing against the other no-target
-kinds (1.0 uniform, where about half of all count phrases are no-target).
+kinds (1.0 uniform, where about half of all count phrases are no-target), ``similar_absent_weight``
+the absent categories that share a COCO supercategory with one in the photo ("the dog" beside a
+cat; 0 = never): :class:`~instancevg.data.generators.coco_expressions.ExpressionMix`.
 
     Raises:
         ValueError: ``keep_every`` < 0, no data source, a bad SPEC, or an unknown precision,
@@ -93,6 +96,7 @@ kinds (1.0 uniform, where about half of all count phrases are no-target).
     scale_jitter: float = 0.0
     multi_target_weight: float = 1.0
     wrong_count_weight: float = 1.0
+    similar_absent_weight: float = 0.0
     model: dict = field(default_factory=dict)
     recipe: str | None = None
 
@@ -110,10 +114,7 @@ kinds (1.0 uniform, where about half of all count phrases are no-target).
                 raise ValueError(f"{name} must be one of {list(allowed)}, got {getattr(self, name)!r}")
         if self.keep_every < 0:
             raise ValueError(f"keep_every must be >= 0 (0 keeps only the last 2 checkpoints), got {self.keep_every}")
-        if not self.multi_target_weight > 0:
-            raise ValueError(f"multi_target_weight must be positive, got {self.multi_target_weight}")
-        if not self.wrong_count_weight >= 0:
-            raise ValueError(f"wrong_count_weight must be >= 0, got {self.wrong_count_weight}")
+        ExpressionMix(self.multi_target_weight, self.wrong_count_weight, self.similar_absent_weight)  # checks them
         if not 0.0 <= self.hflip <= 1.0:
             raise ValueError(f"hflip is a probability in [0, 1], got {self.hflip}")
         if not 0.0 <= self.scale_jitter <= MAX_SCALE_JITTER:

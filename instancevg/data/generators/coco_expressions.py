@@ -8,8 +8,9 @@ whose referent set is unambiguous, by kind:
 ``ordinal``      "the second bottle from the left"         ``size``      "the biggest dog"
 ``relation``     "the cup left of the laptop"              ``colour``    "the red car"
 no-target kinds ``absent`` (a category not in the image), ``wrong-count`` ("the three cups" with two),
-``no-relation`` (a relation no object satisfies) and ``no-colour`` (a colour no object of the
-category has)
+``no-relation`` (a relation no object satisfies), ``no-colour`` (a colour no object of the
+category has) and ``similar-absent`` (an absent category of the same COCO supercategory as one in
+the image: "the dog" beside a cat; drawn only when :class:`ExpressionMix` gives it a weight)
 
 The rules keep each referent set well defined: an expression is made only when positions differ by
 a margin (a fraction of the image side), sizes by a ratio, and colours are clear (a named colour
@@ -35,7 +36,7 @@ from .expression import Expression
 from .vocabulary import NUMBER_WORDS, ORDINAL_WORDS, PHOTO_COLOURS, PHOTO_RELATION_PHRASES, plural
 
 __all__ = ["PhotoObject", "scene_objects", "colour_fractions", "candidate_expressions", "draw_expression",
-           "KIND_WEIGHTS", "NO_TARGET_KINDS", "NO_TARGET_RATE", "MIN_TARGET_AREA"]
+           "ExpressionMix", "KIND_WEIGHTS", "NO_TARGET_KINDS", "NO_TARGET_RATE", "MIN_TARGET_AREA", "SUPERCATEGORY"]
 
 MIN_TARGET_AREA = 0.01      # a target covers >= 1 % of the image
 MIN_VISIBLE = 0.5           # a target shows >= half of its (pre-occlusion) mask
@@ -46,7 +47,62 @@ COLOUR_OTHERS_MAX = 0.15    # ... and < 15 % of every other object of its catego
 NO_TARGET_RATE = 0.15
 KIND_WEIGHTS = {"category": 3.0, "all": 2.0, "count": 1.0, "position": 2.0, "ordinal": 1.0, "size": 1.0,
                 "relation": 2.0, "colour": 1.5}
-NO_TARGET_KINDS = ("absent", "wrong-count", "no-relation", "no-colour")
+NO_TARGET_KINDS = ("absent", "wrong-count", "no-relation", "no-colour", "similar-absent")
+
+# COCO's supercategories (the ``supercategory`` field of the 2017 instances files), for
+# ``similar-absent``: absent categories that look like something in the photo, as gRefCOCO's
+# no-target expressions are written to be deceptive (Liu et al., CVPR 2023, Sec. 3).
+SUPERCATEGORY = {name: group for group, names in {
+    "vehicle": ("bicycle", "car", "motorcycle", "airplane", "bus", "train", "truck", "boat"),
+    "outdoor": ("traffic light", "fire hydrant", "stop sign", "parking meter", "bench"),
+    "animal": ("bird", "cat", "dog", "horse", "sheep", "cow", "elephant", "bear", "zebra", "giraffe"),
+    "accessory": ("backpack", "umbrella", "handbag", "tie", "suitcase"),
+    "sports": ("frisbee", "skis", "snowboard", "sports ball", "kite", "baseball bat", "baseball glove",
+               "skateboard", "surfboard", "tennis racket"),
+    "kitchen": ("bottle", "wine glass", "cup", "fork", "knife", "spoon", "bowl"),
+    "food": ("banana", "apple", "sandwich", "orange", "broccoli", "carrot", "hot dog", "pizza", "donut", "cake"),
+    "furniture": ("chair", "couch", "potted plant", "bed", "dining table", "toilet"),
+    "electronic": ("tv", "laptop", "mouse", "remote", "keyboard", "cell phone"),
+    "appliance": ("microwave", "oven", "toaster", "sink", "refrigerator"),
+    "indoor": ("book", "clock", "vase", "scissors", "teddy bear", "hair drier", "toothbrush"),
+}.items() for name in names}  # "person" is alone in its supercategory
+
+
+@dataclass(frozen=True)
+class ExpressionMix:
+    """How :func:`draw_expression` weighs expression kinds. The defaults draw the evaluation sets
+    (and every run before these knobs); training may move them (``TrainConfig`` fields of the same names).
+
+    Attributes:
+        multi_target_weight: > 0; each positive expression with several targets weighs that many
+            times more (1.0: kinds by :data:`KIND_WEIGHTS` only).
+        wrong_count_weight: >= 0; weight of the ``wrong-count`` kind among the no-target kinds (the
+            others weigh 1). Uniform (1.0), about half of the count phrases a photo yields refer to
+            nothing (``count`` and ``wrong-count`` come out about equally often), where people who
+            write "the two cups" nearly always see two.
+        similar_absent_weight: >= 0; weight of the ``similar-absent`` kind (0: never drawn).
+
+    Raises:
+        ValueError: a weight out of its range.
+    """
+
+    multi_target_weight: float = 1.0
+    wrong_count_weight: float = 1.0
+    similar_absent_weight: float = 0.0
+
+    def __post_init__(self):
+        if not self.multi_target_weight > 0:
+            raise ValueError(f"multi_target_weight must be positive, got {self.multi_target_weight}")
+        for name in ("wrong_count_weight", "similar_absent_weight"):
+            if not getattr(self, name) >= 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+
+    def no_target_weight(self, kind: str) -> float:
+        """The weight of a no-target kind in the choice among those a scene has."""
+        return {"wrong-count": self.wrong_count_weight, "similar-absent": self.similar_absent_weight}.get(kind, 1.0)
+
+
+DEFAULT_MIX = ExpressionMix()
 
 # Safe synonyms: another name a person would use for exactly this COCO category.
 _SYNONYMS = {"dining table": ("table",), "tv": ("television", "tv screen"), "motorcycle": ("motorbike",),
@@ -239,10 +295,13 @@ def candidate_expressions(objects: list[PhotoObject], width: int, height: int,
         _colour_expressions(objects, cat, idx, add)
     _relation_expressions(objects, groups, side, add)
     present = set(groups)
+    look_alike = {SUPERCATEGORY[c] for c in present if c in SUPERCATEGORY}
     for cat in vocabulary:
         if cat not in present and not any(s in present for s in _SYNONYMS.get(cat, ())):
             add("absent", f"the {cat}", ())
             add("absent", f"all {plural(cat)}", ())
+            if SUPERCATEGORY.get(cat) in look_alike:
+                add("similar-absent", f"the {cat}", ())
     return out
 
 
@@ -281,44 +340,30 @@ def _relation_expressions(objects, groups: dict[str, list[int]], side, add) -> N
 
 
 def draw_expression(candidates: dict[str, list[Expression]], rng: np.random.Generator,
-                    no_target_rate: float = NO_TARGET_RATE, multi_target_weight: float = 1.0,
-                    wrong_count_weight: float = 1.0) -> Expression | None:
+                    no_target_rate: float = NO_TARGET_RATE, mix: ExpressionMix = DEFAULT_MIX) -> Expression | None:
     """One expression: with probability ``no_target_rate`` (when the scene has one) a no-target kind
-    chosen uniformly among those present, else a kind by :data:`KIND_WEIGHTS` among those present;
-    then an expression of the kind uniformly.
+    among those present, chosen by :meth:`ExpressionMix.no_target_weight` (uniformly at the
+    defaults), else a kind by :data:`KIND_WEIGHTS` among those present; then an expression of the
+    kind uniformly.
 
-    ``wrong_count_weight`` weighs the ``wrong-count`` kind ("the three cups" beside two cups) against
-    the other no-target kinds (1 each): at 1.0, the default, the choice is uniform and draws exactly
-    as before. Uniform, about half of the count phrases a photo yields refer to nothing (the
-    ``count`` kind and ``wrong-count`` come out about equally often), where people who write "the two
-    cups" nearly always see two; below 1 count phrases mostly have their targets, 0 never draws a
-    wrong count (the other no-target kinds take its share).
-
-    ``multi_target_weight`` > 1 makes expressions that refer to two or more objects that many
+    ``mix.multi_target_weight`` > 1 makes expressions that refer to two or more objects that many
     times likelier: each positive expression weighs its kind's weight shared among the kind's
-    expressions, times ``multi_target_weight`` when it has several targets (1.0, the default,
-    draws exactly as before).
+    expressions, times ``multi_target_weight`` when it has several targets. The default
+    :class:`ExpressionMix` draws exactly as before the mix existed (same ``rng`` calls).
 
     Returns None when the scene has no candidate at all.
-
-    Raises:
-        ValueError: ``multi_target_weight`` is not positive, or ``wrong_count_weight`` is negative.
     """
-    if not multi_target_weight > 0:
-        raise ValueError(f"multi_target_weight must be positive, got {multi_target_weight}")
-    if not wrong_count_weight >= 0:
-        raise ValueError(f"wrong_count_weight must be >= 0, got {wrong_count_weight}")
     positive = [k for k in KIND_WEIGHTS if candidates.get(k)]
-    empty = [k for k in NO_TARGET_KINDS if candidates.get(k) and (wrong_count_weight or k != "wrong-count")]
+    empty = [k for k in NO_TARGET_KINDS if candidates.get(k) and mix.no_target_weight(k) > 0]
     if empty and (not positive or rng.random() < no_target_rate):
-        if wrong_count_weight == 1.0:
+        w = np.array([mix.no_target_weight(k) for k in empty])
+        if (w == 1.0).all():
             pool = candidates[empty[int(rng.integers(len(empty)))]]
         else:
-            w = np.array([wrong_count_weight if k == "wrong-count" else 1.0 for k in empty])
             pool = candidates[empty[int(rng.choice(len(empty), p=w / w.sum()))]]
-    elif positive and multi_target_weight != 1.0:
+    elif positive and mix.multi_target_weight != 1.0:
         pool = [e for k in positive for e in candidates[k]]
-        w = np.array([KIND_WEIGHTS[k] / len(candidates[k]) * (multi_target_weight if len(e.targets) > 1 else 1.0)
+        w = np.array([KIND_WEIGHTS[k] / len(candidates[k]) * (mix.multi_target_weight if len(e.targets) > 1 else 1.0)
                       for k in positive for e in candidates[k]])
         return pool[int(rng.choice(len(pool), p=w / w.sum()))]
     elif positive:

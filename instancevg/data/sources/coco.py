@@ -52,8 +52,7 @@ def instances_files(spec: DataSpec) -> list[Path]:
 def _train(spec: DataSpec, config: ModelConfig, seed: int, sampling: TrainSampling, cache: dict):
     inst = instances(spec, cache)
     return CocoGroundingDataset(config, split_images(inst, "train"), inst.category_names, seed, length=2**62,
-                                shuffle=True, flip_prob=sampling.hflip, multi_target_weight=sampling.multi_target_weight,
-                                scale_jitter=sampling.scale_jitter, wrong_count_weight=sampling.wrong_count_weight)
+                                shuffle=True, flip_prob=sampling.hflip, mix=sampling.mix, scale_jitter=sampling.scale_jitter)
 
 
 def _eval(spec: DataSpec, config: ModelConfig | None, split: str, limit: int | None, full_masks: bool):

@@ -15,8 +15,7 @@ def _train(spec: DataSpec, config: ModelConfig, seed: int, sampling: TrainSampli
     inst = instances(spec, cache)
     composer = CopyPasteComposer(split_images(inst, "train"), groups=spec.kind == "copy-paste-groups")
     return CopyPasteDataset(config, composer, inst.category_names, seed,
-                            flip_prob=sampling.hflip, multi_target_weight=sampling.multi_target_weight,
-                            scale_jitter=sampling.scale_jitter, wrong_count_weight=sampling.wrong_count_weight)
+                            flip_prob=sampling.hflip, mix=sampling.mix, scale_jitter=sampling.scale_jitter)
 
 
 def _training_only(spec: DataSpec, *args, **kwargs):

@@ -13,6 +13,8 @@ from typing import Callable, Iterator, NamedTuple
 
 import numpy as np
 
+from ..generators.coco_expressions import DEFAULT_MIX, ExpressionMix
+
 __all__ = ["DataSpec", "SourceKind", "RawSample", "TrainSampling", "register", "get_kind", "registered_kinds", "record_samples"]
 
 _KINDS: dict[str, "SourceKind"] = {}
@@ -44,16 +46,14 @@ class TrainSampling:
         scale_jitter: zoom a real photo in or out by up to ``1 + scale_jitter`` before its expression
             is generated (coco, copy-paste; :func:`instancevg.data.transforms.zoom`); 0 = off. The
             released datasets' written expressions may name what a crop would cut, so they are not zoomed.
-        multi_target_weight: how much likelier generated expressions with several targets are (coco,
-            copy-paste; :func:`instancevg.data.generators.coco_expressions.draw_expression`).
-        wrong_count_weight: weight of generated count phrases that refer to nothing against the other
-            no-target kinds (coco, copy-paste; same function; 1.0 = uniform).
+        mix: how generated expressions (coco, copy-paste) weigh their kinds: several targets,
+            wrong counts, look-alike absent categories
+            (:class:`instancevg.data.generators.coco_expressions.ExpressionMix`).
     """
 
     hflip: float = 0.0
     scale_jitter: float = 0.0
-    multi_target_weight: float = 1.0
-    wrong_count_weight: float = 1.0
+    mix: ExpressionMix = DEFAULT_MIX
 
 
 @dataclass(frozen=True)
