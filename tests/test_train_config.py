@@ -131,3 +131,9 @@ def test_expression_mix_fields_are_checked():
                             ("multi_target_weight", 0.0, "multi_target_weight must be positive")]:
         with pytest.raises(ValueError, match=msg):
             TrainConfig(data=["procedural"], out="runs/x", **{field: bad})
+
+
+def test_keep_every_must_fall_on_written_checkpoints():
+    assert TrainConfig(data=["procedural"], out="runs/x", ckpt_every=100, keep_every=500).keep_every == 500
+    with pytest.raises(ValueError, match=r"keep_every \(250\) must be a multiple of ckpt_every \(100\)"):
+        TrainConfig(data=["procedural"], out="runs/x", ckpt_every=100, keep_every=250)

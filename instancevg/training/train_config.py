@@ -52,7 +52,7 @@ the absent categories that share a COCO supercategory with one in the photo ("th
 cat; 0 = never): :class:`~instancevg.data.generators.coco_expressions.ExpressionMix`.
 
     Raises:
-        ValueError: ``keep_every`` < 0, no data source, a bad SPEC, or an unknown precision,
+        ValueError: ``keep_every`` < 0 or not a multiple of ``ckpt_every``, no data source, a bad SPEC, or an unknown precision,
             schedule, optimizer, loss weighting, backbone_bn or model field.
     """
 
@@ -114,6 +114,9 @@ cat; 0 = never): :class:`~instancevg.data.generators.coco_expressions.Expression
                 raise ValueError(f"{name} must be one of {list(allowed)}, got {getattr(self, name)!r}")
         if self.keep_every < 0:
             raise ValueError(f"keep_every must be >= 0 (0 keeps only the last 2 checkpoints), got {self.keep_every}")
+        if self.keep_every and self.keep_every % self.ckpt_every:
+            raise ValueError(f"keep_every ({self.keep_every}) must be a multiple of ckpt_every ({self.ckpt_every}): "
+                             f"checkpoints are written every ckpt_every steps, so no other step can be kept")
         ExpressionMix(self.multi_target_weight, self.wrong_count_weight, self.similar_absent_weight)  # checks them
         if not 0.0 <= self.hflip <= 1.0:
             raise ValueError(f"hflip is a probability in [0, 1], got {self.hflip}")
