@@ -60,7 +60,7 @@ def train_dataset(specs: list[DataSpec], config: ModelConfig, seed: int,
                   sampling: TrainSampling = TrainSampling()) -> Dataset:
     """The training stream, indexed by global sample index: one source, or their weighted mixture
     (source k draws from seed ``seed + 1000 * k``).
-    ``sampling``: flips, scale jitter and the multi-target weight (:class:`~.registry.TrainSampling`).
+    ``sampling``: flips, scale jitter and the expression mix (:class:`~.registry.TrainSampling`).
 
     Raises:
         ValueError / FileNotFoundError: an unknown kind, or from the loaders (a bad file or path,
