@@ -17,7 +17,6 @@ Raises (as SystemExit with a one-line message): the coco-real instances file is 
 from __future__ import annotations
 
 import argparse
-import shutil
 from pathlib import Path
 
 from instancevg.runtime.atomic_io import atomic_write_bytes
@@ -37,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     folder = Path(args.out) / "grefcoco"
     folder.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(folder / "grefs(unc).json", REFS.read_bytes())
-    shutil.copyfile(instances, folder / "instances.json")
+    atomic_write_bytes(folder / "instances.json", instances.read_bytes())
     print(f"wrote {folder}: evaluate with instancevg eval --data grefcoco:{args.out}:{instances.parent} --split val")
     return 0
 
