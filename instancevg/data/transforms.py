@@ -124,14 +124,17 @@ def zoom(image: np.ndarray, boxes_xyxy: np.ndarray, masks: np.ndarray, factor: f
     h, w = image.shape[:2]
     if factor == 1.0:
         return image, b, masks, np.ones(len(b), np.float32)
-    before = masks.sum((1, 2), dtype=np.float64)
+    visible = np.ones(len(b), np.float32)  # padding keeps every pixel
     if factor > 1:
+        before = masks.sum((1, 2), dtype=np.float64)
         ch, cw = max(1, round(h / factor)), max(1, round(w / factor))
         y0, x0 = int(rng.integers(0, h - ch + 1)), int(rng.integers(0, w - cw + 1))
         image = np.ascontiguousarray(image[y0:y0 + ch, x0:x0 + cw])
         masks = np.ascontiguousarray(masks[:, y0:y0 + ch, x0:x0 + cw])
         b = b - np.array([x0, y0, x0, y0], np.float32)
         b = np.clip(b, 0, np.array([cw, ch, cw, ch], np.float32))
+        after = masks.sum((1, 2), dtype=np.float64)
+        visible = np.where(before > 0, after / np.maximum(before, 1), 1.0).astype(np.float32)
     else:
         ch, cw = round(h / factor), round(w / factor)
         y0, x0 = int(rng.integers(0, ch - h + 1)), int(rng.integers(0, cw - w + 1))
@@ -142,6 +145,4 @@ def zoom(image: np.ndarray, boxes_xyxy: np.ndarray, masks: np.ndarray, factor: f
         padded[:, y0:y0 + h, x0:x0 + w] = masks
         image, masks = canvas, padded
         b = b + np.array([x0, y0, x0, y0], np.float32)
-    after = masks.sum((1, 2), dtype=np.float64)
-    visible = np.where(before > 0, after / np.maximum(before, 1), 1.0).astype(np.float32)
     return image, b, masks, visible
