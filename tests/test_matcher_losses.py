@@ -13,7 +13,7 @@ import torch
 
 from instancevg.modeling.outputs import LayerPrediction
 from instancevg.training.losses import LossWeights, dice_loss, grounding_loss
-from instancevg.training.matcher import hungarian_match
+from instancevg.training.matcher import MatcherWeights, hungarian_match, points_in_boxes
 from fake_outputs import make_outputs
 
 LN2 = math.log(2.0)
@@ -59,6 +59,38 @@ def test_match_point_cost_breaks_tie():
     ref = torch.tensor([[[0.2, 0.2], [0.5, 0.5]]])
     (rows, cols), = hungarian_match(logits, boxes, ref, [gt])
     assert rows.tolist() == [1] and cols.tolist() == [0]
+
+
+def test_match_point_in_box_cost_prefers_query_on_the_target():
+    # Two targets side by side, t0 at x 0.15..0.35 and t1 at 0.45..0.65 (y 0.4..0.6). Query 0's
+    # box is exactly t0 but its reference point lies on t1; query 1 the other way round: the
+    # queries have drifted onto each other's instance. Costs by hand (class terms equal):
+    #   kept (q0->t0, q1->t1): box L1 0, GIoU -2 x 1 x 2 = -4, point 2 x 0.3 x 2 = 1.2, inside 2w
+    #   swapped (q0->t1, q1->t0): box L1 5 x 0.3 x 2 = 3, GIoU -2 x (-0.2) x 2 = 0.8 (hull 0.1,
+    #   union 0.08 -> GIoU -0.2), point 0, inside 0
+    # -> kept = -2.8 + 2w against swapped = 3.8: the inside term flips it for w > 3.3.
+    gt = torch.tensor([[0.25, 0.5, 0.2, 0.2], [0.55, 0.5, 0.2, 0.2]])
+    boxes = gt.clone()[None]
+    ref = torch.tensor([[[0.55, 0.5], [0.25, 0.5]]])
+    logits = torch.zeros(1, 2, 2)
+    (rows, cols), = hungarian_match(logits, boxes, ref, [gt])
+    assert dict(zip(rows.tolist(), cols.tolist())) == {0: 0, 1: 1}  # off (w = 0): the boxes decide
+    (rows, cols), = hungarian_match(logits, boxes, ref, [gt], MatcherWeights(point_in_box_cost=3.0))
+    assert dict(zip(rows.tolist(), cols.tolist())) == {0: 0, 1: 1}
+    (rows, cols), = hungarian_match(logits, boxes, ref, [gt], MatcherWeights(point_in_box_cost=3.5))
+    assert dict(zip(rows.tolist(), cols.tolist())) == {0: 1, 1: 0}
+
+
+def test_points_in_boxes_edges_and_outside():
+    boxes = torch.tensor([[0.5, 0.5, 0.2, 0.4]])  # x 0.4..0.6, y 0.3..0.7
+    points = torch.tensor([[0.5, 0.5], [0.4, 0.7], [0.39, 0.5], [0.5, 0.71]])
+    assert points_in_boxes(points, boxes)[:, 0].tolist() == [True, True, False, False]
+
+
+@pytest.mark.parametrize("bad", [-1.0, float("nan"), float("inf")])
+def test_matcher_weights_reject_bad_cost(bad):
+    with pytest.raises(ValueError, match="point_in_box_cost"):
+        MatcherWeights(point_in_box_cost=bad)
 
 
 def test_match_empty_gt_and_mixed_batch():

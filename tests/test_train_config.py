@@ -137,3 +137,13 @@ def test_keep_every_must_fall_on_written_checkpoints():
     assert TrainConfig(data=["procedural"], out="runs/x", ckpt_every=100, keep_every=500).keep_every == 500
     with pytest.raises(ValueError, match=r"keep_every \(250\) must be a multiple of ckpt_every \(100\)"):
         TrainConfig(data=["procedural"], out="runs/x", ckpt_every=100, keep_every=250)
+
+
+def test_point_in_box_cost_reaches_the_matcher():
+    cfg = TrainConfig(data=["procedural"], out="runs/x", point_in_box_cost=2.5)
+    weights = cfg.matcher_weights()
+    assert weights.point_in_box_cost == 2.5
+    assert (weights.box_cost, weights.point_cost) == (5.0, 2.0)  # the other terms stay at DESIGN.md's defaults
+    assert TrainConfig(data=["procedural"], out="runs/x").matcher_weights().point_in_box_cost == 0.0
+    with pytest.raises(ValueError, match="point_in_box_cost must be a finite number >= 0"):
+        TrainConfig(data=["procedural"], out="runs/x", point_in_box_cost=-1.0)

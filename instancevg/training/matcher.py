@@ -1,12 +1,17 @@
 """Hungarian matching of instance queries to ground-truth instances (docs/DESIGN.md "Matching").
 
 cost = w_class * (-p_fg) + w_box * L1(box) + w_giou * (-GIoU) + w_point * L1(reference point,
-GT box centre), solved per sample with ``scipy.optimize.linear_sum_assignment``. The point term
-is InstanceVG's addition to the DETR matcher (reference repo: instancevg/models/.../matcher):
-it keeps each query's box anchored near its reference point.
+GT box centre) + w_inside * [reference point outside the GT box], solved per sample with
+``scipy.optimize.linear_sum_assignment``. The point term is InstanceVG's addition to the DETR
+matcher (reference repo: instancevg/models/.../matcher): it keeps each query's box anchored near
+its reference point. The inside term (this project, issue 26; 0 by default) makes a target go to
+a query whose reference point lies on it whenever one does, so each query learns to box the
+instance under its own point (InstanceVG's point-box consistency, paper Sec. 3) rather than the
+group's most salient member.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,6 +29,28 @@ class MatcherWeights:
     box_cost: float = 5.0
     giou_cost: float = 2.0
     point_cost: float = 2.0
+    point_in_box_cost: float = 0.0
+
+    def __post_init__(self):
+        for name in ("class_cost", "box_cost", "giou_cost", "point_cost", "point_in_box_cost"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
+                raise ValueError(f"matching cost weight {name} must be a finite number >= 0, got {value!r}")
+
+
+def points_in_boxes(points: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
+    """Whether each point lies inside each box, edges included.
+
+    Args:
+        points: (N, 2) (x, y), normalised.
+        boxes: (K, 4) cxcywh, normalised.
+
+    Returns:
+        (N, K) bool.
+    """
+    x0y0x1y1 = box_cxcywh_to_xyxy(boxes)
+    x, y = points[:, 0:1], points[:, 1:2]
+    return (x >= x0y0x1y1[:, 0]) & (x <= x0y0x1y1[:, 2]) & (y >= x0y0x1y1[:, 1]) & (y <= x0y0x1y1[:, 3])
 
 
 @torch.no_grad()
@@ -67,6 +94,8 @@ def hungarian_match(
             - weights.giou_cost * generalized_box_iou_pairwise(box_cxcywh_to_xyxy(boxes), box_cxcywh_to_xyxy(gt))
             + weights.point_cost * torch.cdist(reference_points[i].float(), gt[:, :2], p=1)
         )
+        if weights.point_in_box_cost:
+            cost = cost + weights.point_in_box_cost * (~points_in_boxes(reference_points[i].float(), gt)).float()
         cost_np = cost.cpu().numpy()
         if not np.isfinite(cost_np).all():
             raise ValueError(f"non-finite matching cost in sample {i}")

@@ -12,6 +12,7 @@ from ..config import ModelConfig, get_preset
 from ..data.generators.coco_expressions import ExpressionMix
 from ..data.sources import DataSpec
 from .losses import LOSS_WEIGHTINGS
+from .matcher import MatcherWeights
 
 __all__ = ["TrainConfig", "RECIPES", "PRECISIONS", "apply_overrides", "parse_set", "read_config_file",
            "autocast_dtype", "lr_lambda", "resolve_epochs"]
@@ -50,6 +51,8 @@ makes generated expressions (COCO, copy-paste) that refer to several objects tha
 kinds (1.0 uniform, where about half of all count phrases are no-target), ``similar_absent_weight``
 the absent categories that share a COCO supercategory with one in the photo ("the dog" beside a
 cat; 0 = never): :class:`~instancevg.data.generators.coco_expressions.ExpressionMix`.
+``point_in_box_cost`` is the matching cost of giving a target to a query whose reference point
+lies outside its box (:class:`~instancevg.training.matcher.MatcherWeights`; 0, the default, is off).
 
     Raises:
         ValueError: ``keep_every`` < 0 or not a multiple of ``ckpt_every``, no data source, a bad SPEC, or an unknown precision,
@@ -97,6 +100,7 @@ cat; 0 = never): :class:`~instancevg.data.generators.coco_expressions.Expression
     multi_target_weight: float = 1.0
     wrong_count_weight: float = 1.0
     similar_absent_weight: float = 0.0
+    point_in_box_cost: float = 0.0
     model: dict = field(default_factory=dict)
     recipe: str | None = None
 
@@ -118,6 +122,7 @@ cat; 0 = never): :class:`~instancevg.data.generators.coco_expressions.Expression
             raise ValueError(f"keep_every ({self.keep_every}) must be a multiple of ckpt_every ({self.ckpt_every}): "
                              f"checkpoints are written every ckpt_every steps, so no other step can be kept")
         ExpressionMix(self.multi_target_weight, self.wrong_count_weight, self.similar_absent_weight)  # checks them
+        self.matcher_weights()  # checks point_in_box_cost
         if not 0.0 <= self.hflip <= 1.0:
             raise ValueError(f"hflip is a probability in [0, 1], got {self.hflip}")
         if not 0.0 <= self.scale_jitter <= MAX_SCALE_JITTER:
@@ -126,6 +131,14 @@ cat; 0 = never): :class:`~instancevg.data.generators.coco_expressions.Expression
         if self.epochs is not None and not self.epochs > 0:
             raise ValueError(f"epochs must be positive, got {self.epochs}")
         self.model_config()  # unknown model fields fail now, not after the data has loaded
+
+    def matcher_weights(self) -> MatcherWeights:
+        """The matching-cost weights of this run: the defaults with ``point_in_box_cost``.
+
+        Raises:
+            ValueError: ``point_in_box_cost`` is negative or not finite.
+        """
+        return MatcherWeights(point_in_box_cost=self.point_in_box_cost)
 
     def model_config(self) -> ModelConfig:
         """The preset with ``model`` overrides applied.

@@ -335,6 +335,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, stop_at
     masking = word_masking_ids(collate.tokenizer.tokenizer) if model_config.mask_grounding else None
     # A wholly frozen MiniLM is a fixed function of the ids: encode each distinct expression once.
     text_cache = TextFeatureCache(model.encode_text) if model.text_encoder.frozen else None
+    matcher_weights = cfg.matcher_weights()
     for step, batch in zip(range(start, end), loader):
         ids, mask = batch["input_ids"], batch["attention_mask"]
         extra = {}
@@ -346,7 +347,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, stop_at
             if text_cache is not None:
                 extra["text_features"] = text_cache(ids.to(device), mask.to(device))
             out = ddp_model(batch["images"].to(device, non_blocking=True), ids.to(device), mask.to(device), **extra)
-        losses = grounding_loss(out, batch["targets"], LOSS_WEIGHTINGS[cfg.loss_weighting],
+        losses = grounding_loss(out, batch["targets"], LOSS_WEIGHTINGS[cfg.loss_weighting], matcher_weights,
                                 num_gt=_num_gt(batch["targets"], device, world))
         loss = losses["loss"]
         if not torch.isfinite(loss):
