@@ -10,6 +10,7 @@ import pytest
 from instancevg.config import get_preset
 from instancevg.data.readers.coco import CocoInstances
 from instancevg.data.dataset import CocoGroundingDataset
+from instancevg.data.sampling import TrainSampling
 from instancevg.data.transforms import hflip, swap_left_right
 from released_formats import write_instances
 
@@ -45,7 +46,7 @@ def test_coco_flip_mirrors_targets_before_the_expression(tmp_path):
     config = get_preset("edge-tiny")
     plain = CocoGroundingDataset(config, images, inst.category_names, seed=0, length=2**62, shuffle=True)
     flipped = CocoGroundingDataset(config, images, inst.category_names, seed=0, length=2**62, shuffle=True,
-                                   flip_prob=1.0)
+                                   sampling=TrainSampling(hflip=1.0))
     w = images[0].width
     for g in range(6):
         _, image, masks, boxes, _ = plain.expression(g)
@@ -56,7 +57,7 @@ def test_coco_flip_mirrors_targets_before_the_expression(tmp_path):
         target = flipped[g]["target"]  # the item's targets are the mirrored boxes the expression picks
         np.testing.assert_allclose(target["boxes_xyxy"].numpy(), boxes_f[list(expr.targets)])
     half = CocoGroundingDataset(config, images, inst.category_names, seed=0, length=2**62, shuffle=True,
-                                flip_prob=0.5)
+                                sampling=TrainSampling(hflip=0.5))
     drawn = [not np.array_equal(half.expression(g)[3], plain.expression(g)[3]) for g in range(40)]  # boxes
     assert 8 <= sum(drawn) <= 32  # about half, and the same every time
     assert drawn == [not np.array_equal(half.expression(g)[3], plain.expression(g)[3]) for g in range(40)]

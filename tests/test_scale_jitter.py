@@ -104,7 +104,7 @@ def test_coco_targets_are_the_zoomed_objects_and_never_mostly_cut(coco_train):
     inst, images, _ = coco_train
     config = get_preset("edge-tiny")
     data = CocoGroundingDataset(config, images, inst.category_names, seed=0, length=2**62, shuffle=True,
-                                scale_jitter=1.0)
+                                sampling=TrainSampling(scale_jitter=1.0))
     sizes = set()
     for g in range(40):
         im, image, masks, boxes, expr = data.expression(g)
@@ -119,7 +119,7 @@ def test_coco_targets_are_the_zoomed_objects_and_never_mostly_cut(coco_train):
     assert len(sizes) > 5  # the frame size changes from draw to draw
     plain = CocoGroundingDataset(config, images, inst.category_names, seed=0, length=2**62, shuffle=True)
     off = CocoGroundingDataset(config, images, inst.category_names, seed=0, length=2**62, shuffle=True,
-                               scale_jitter=0.0)
+                               sampling=TrainSampling(scale_jitter=0.0))
     for g in range(10):  # 0 is the stream without scale jitter, sample for sample
         assert off[g]["text"] == plain[g]["text"]
         np.testing.assert_array_equal(off[g]["image"].numpy(), plain[g]["image"].numpy())
@@ -128,7 +128,8 @@ def test_coco_targets_are_the_zoomed_objects_and_never_mostly_cut(coco_train):
 def test_copy_paste_zoom_and_the_training_stream(coco_train):
     inst, images, path = coco_train
     config = get_preset("edge-tiny")
-    cp = CopyPasteDataset(config, CopyPasteComposer(images), inst.category_names, seed=0, scale_jitter=1.0)
+    cp = CopyPasteDataset(config, CopyPasteComposer(images), inst.category_names, seed=0,
+                          sampling=TrainSampling(scale_jitter=1.0))
     plain = CopyPasteDataset(config, CopyPasteComposer(images), inst.category_names, seed=0)
     changed = 0
     for g in range(12):

@@ -19,18 +19,8 @@ from .mixture import EpochPermutation
 from .readers.coco import CocoImage
 from .readers.record_json import load_grounding_json
 from .readers.records import GroundingRecord, expand_expressions
-from .transforms import draw_zoom, hflip, prepare_targets, preprocess_image, swap_left_right, zoom
-
-FLIP_SALT = 0x464C50  # flip draws: default_rng([seed, g, FLIP_SALT]), apart from the expression draws
-ZOOM_SALT = 0x5A4F4F  # scale-jitter draws: default_rng([seed, g, ZOOM_SALT]), apart from both
-
-
-def _jitter_scale(image: np.ndarray, boxes: np.ndarray, masks: np.ndarray, scale_jitter: float, seed: int, g: int):
-    """:func:`~.transforms.zoom` of item g by a factor from :func:`~.transforms.draw_zoom`, both drawn from
-    ``rng([seed, g, ZOOM_SALT])``; returns ``(image, boxes, masks, visible)``."""
-    rng = np.random.default_rng([seed, g, ZOOM_SALT])
-    return zoom(image, boxes, masks, draw_zoom(scale_jitter, rng), rng)
-
+from .sampling import TrainSampling
+from .transforms import hflip, prepare_targets, preprocess_image, swap_left_right
 
 def _item(image: np.ndarray, text: str, boxes: np.ndarray, masks: np.ndarray, config: ModelConfig, sample_id: str,
           full_masks: bool = False, categories: list[str] | None = None, granularity: str | None = None):
@@ -178,25 +168,18 @@ class CocoGroundingDataset(Dataset):
         length: dataset length (training: 2**62; evaluation: N x expressions per image).
         shuffle: permute images per epoch.
         full_masks: keep the union mask at the original size (evaluation).
-        flip_prob: mirror the photo with this probability (drawn from ``rng([seed, g, FLIP_SALT])``)
-            before the expression is generated, so "left" and "right" describe the mirrored scene
-            (training; 0 for evaluation and ``make-data --from-coco``).
-        mix: how expression kinds are weighed (:class:`~.generators.coco_expressions.ExpressionMix`;
-            training; the default draws the evaluation sets).
-        scale_jitter: zoom the (mirrored) photo in or out by up to ``1 + scale_jitter``
-            (:func:`~.transforms.zoom`, drawn from ``rng([seed, g, ZOOM_SALT])``) before the expression
-            is generated, so positions, sizes and counts describe the zoomed photo; objects cut to less
-            than half by the crop are never targets (training; 0 = off).
+        sampling: mirror and zoom the photo before the expression is generated, so "left", sizes and
+            counts describe the photo the model sees (objects cut to less than half by a crop are never
+            targets), and weigh the expression kinds (:class:`~.sampling.TrainSampling`; training; the
+            default draws the evaluation sets and ``make-data --from-coco``).
     """
 
     def __init__(self, config: ModelConfig, images: list[CocoImage], vocabulary: list[str], seed: int,
-                 length: int, shuffle: bool, full_masks: bool = False, flip_prob: float = 0.0,
-                 mix: ExpressionMix = DEFAULT_MIX, scale_jitter: float = 0.0):
+                 length: int, shuffle: bool, full_masks: bool = False, sampling: TrainSampling = TrainSampling()):
         if not images:
             raise ValueError("no images to draw grounding samples from")
         self.config, self.images, self.vocabulary, self.seed = config, images, vocabulary, seed
-        self.length, self.full_masks, self.flip_prob = length, full_masks, flip_prob
-        self.mix, self.scale_jitter = mix, scale_jitter
+        self.length, self.full_masks, self.sampling = length, full_masks, sampling
         self.order = EpochPermutation(len(images), seed) if shuffle else None
 
     def __len__(self) -> int:
@@ -213,14 +196,10 @@ class CocoGroundingDataset(Dataset):
             raise ValueError(f"{im.image_path} is {image.shape[1]}x{image.shape[0]} but the instances file says "
                              f"{im.width}x{im.height}")
         masks, boxes = im.masks(), np.array([o.box for o in im.objects], np.float32).reshape(-1, 4)
-        if self.flip_prob and np.random.default_rng([self.seed, g, FLIP_SALT]).random() < self.flip_prob:
-            image, boxes, masks = hflip(image, boxes, masks)
-        visible = None
-        if self.scale_jitter:
-            image, boxes, masks, visible = _jitter_scale(image, boxes, masks, self.scale_jitter, self.seed, g)
-            visible = visible.tolist()
+        image, boxes, masks, visible = self.sampling.augment(image, boxes, masks, self.seed, g)
         expr, _ = scene_expression(image, masks, [o.category for o in im.objects], [o.iscrowd for o in im.objects],
-                                   self.vocabulary, np.random.default_rng([self.seed, g]), visible, self.mix)
+                                   self.vocabulary, np.random.default_rng([self.seed, g]),
+                                   None if visible is None else visible.tolist(), self.sampling.mix)
         return im, image, masks, boxes, expr
 
     def __getitem__(self, g: int) -> dict:
@@ -231,14 +210,13 @@ class CocoGroundingDataset(Dataset):
 
 class CopyPasteDataset(Dataset):
     """Copy-paste compositions (:mod:`instancevg.data.generators.copy_paste`) with generated
-    expressions; item g is drawn from ``rng([seed, g])``, mirrored before the expression is generated
-    with probability ``flip_prob`` (drawn from ``rng([seed, g, FLIP_SALT])``) and zoomed by up to
-    ``1 + scale_jitter`` as :class:`CocoGroundingDataset` does; ``mix`` as there. Training only."""
+    expressions; item g is drawn from ``rng([seed, g])``, then mirrored, zoomed and given an
+    expression by ``sampling`` as :class:`CocoGroundingDataset` does. Training only."""
 
     def __init__(self, config: ModelConfig, composer: CopyPasteComposer, vocabulary: list[str], seed: int,
-                 flip_prob: float = 0.0, mix: ExpressionMix = DEFAULT_MIX, scale_jitter: float = 0.0):
+                 sampling: TrainSampling = TrainSampling()):
         self.config, self.composer, self.vocabulary, self.seed = config, composer, vocabulary, seed
-        self.flip_prob, self.mix, self.scale_jitter = flip_prob, mix, scale_jitter
+        self.sampling = sampling
 
     def __len__(self) -> int:
         return 2**62
@@ -246,16 +224,12 @@ class CopyPasteDataset(Dataset):
     def __getitem__(self, g: int) -> dict:
         rng = np.random.default_rng([self.seed, g])
         scene = self.composer.compose(rng)
-        image, masks = scene.image, scene.masks
-        if self.flip_prob and np.random.default_rng([self.seed, g, FLIP_SALT]).random() < self.flip_prob:
-            image, _, masks = hflip(image, np.zeros((0, 4), np.float32), masks)
-        visible = scene.visible_fraction
-        if self.scale_jitter:
-            image, _, masks, kept = _jitter_scale(image, np.zeros((len(masks), 4), np.float32), masks,
-                                                  self.scale_jitter, self.seed, g)
-            visible = [v * float(k) for v, k in zip(visible, kept)]
+        # The scene's boxes come from its masks after the augmentation (scene_expression), so none go in.
+        image, _, masks, kept = self.sampling.augment(scene.image, np.zeros((len(scene.masks), 4), np.float32),
+                                                      scene.masks, self.seed, g)
+        visible = scene.visible_fraction if kept is None else [v * float(k) for v, k in zip(scene.visible_fraction, kept)]
         expr, objects = scene_expression(image, masks, scene.categories, scene.crowd, self.vocabulary, rng,
-                                         visible, self.mix)
+                                         visible, self.sampling.mix)
         return _expression_item(self.config, image, masks, expr, scene.categories,
                                 np.array([o.box for o in objects], np.float32), f"copy-paste-{g}", False)
 

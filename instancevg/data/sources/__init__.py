@@ -42,7 +42,8 @@ from . import refs, coco, copy_paste, procedural, parts  # noqa: F401  (each reg
 from .coco import EVAL_EXPRESSIONS_PER_IMAGE, EVAL_SEED
 from .parts import PARTS_EVAL_SAMPLES
 from .procedural import PROCEDURAL_SPLIT_SIZES
-from .registry import DataSpec, RawSample, SourceKind, TrainSampling, get_kind, registered_kinds
+from ..sampling import TrainSampling
+from .registry import DataSpec, RawSample, SourceKind, get_kind, registered_kinds
 
 __all__ = ["DataSpec", "KINDS", "SourceKind", "RawSample", "TrainSampling", "get_kind", "train_dataset", "eval_dataset",
            "eval_samples", "validation_sources", "metrics_dir", "describe_sources", "finite_length", "kinds_usage",
@@ -60,7 +61,7 @@ def train_dataset(specs: list[DataSpec], config: ModelConfig, seed: int,
                   sampling: TrainSampling = TrainSampling()) -> Dataset:
     """The training stream, indexed by global sample index: one source, or their weighted mixture
     (source k draws from seed ``seed + 1000 * k``).
-    ``sampling``: flips, scale jitter and the expression mix (:class:`~.registry.TrainSampling`).
+    ``sampling``: flips, scale jitter and the expression mix (:class:`~instancevg.data.sampling.TrainSampling`).
 
     Raises:
         ValueError / FileNotFoundError: an unknown kind, or from the loaders (a bad file or path,

@@ -16,7 +16,8 @@ import numpy as np
 from ...config import ModelConfig
 from ..dataset import CocoGroundingDataset
 from ..readers.coco import WHOLE_FILE_SPLIT, CocoInstances, default_split_file
-from .registry import DataSpec, RawSample, SourceKind, TrainSampling, register
+from ..sampling import TrainSampling
+from .registry import DataSpec, RawSample, SourceKind, register
 
 EVAL_EXPRESSIONS_PER_IMAGE = 4   # evaluation draws this many expressions per image ...
 EVAL_SEED = 0                    # ... from this seed, whatever the training seed, so every run sees the same set
@@ -52,7 +53,7 @@ def instances_files(spec: DataSpec) -> list[Path]:
 def _train(spec: DataSpec, config: ModelConfig, seed: int, sampling: TrainSampling, cache: dict):
     inst = instances(spec, cache)
     return CocoGroundingDataset(config, split_images(inst, "train"), inst.category_names, seed, length=2**62,
-                                shuffle=True, flip_prob=sampling.hflip, mix=sampling.mix, scale_jitter=sampling.scale_jitter)
+                                shuffle=True, sampling=sampling)
 
 
 def _eval(spec: DataSpec, config: ModelConfig | None, split: str, limit: int | None, full_masks: bool):

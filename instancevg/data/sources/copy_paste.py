@@ -8,14 +8,14 @@ from ...config import ModelConfig
 from ..dataset import CopyPasteDataset
 from ..generators.copy_paste import CopyPasteComposer
 from .coco import instances, instances_files, parse_instances_spec, split_images
-from .registry import DataSpec, SourceKind, TrainSampling, register
+from ..sampling import TrainSampling
+from .registry import DataSpec, SourceKind, register
 
 
 def _train(spec: DataSpec, config: ModelConfig, seed: int, sampling: TrainSampling, cache: dict):
     inst = instances(spec, cache)
     composer = CopyPasteComposer(split_images(inst, "train"), groups=spec.kind == "copy-paste-groups")
-    return CopyPasteDataset(config, composer, inst.category_names, seed,
-                            flip_prob=sampling.hflip, mix=sampling.mix, scale_jitter=sampling.scale_jitter)
+    return CopyPasteDataset(config, composer, inst.category_names, seed, sampling)
 
 
 def _training_only(spec: DataSpec, *args, **kwargs):

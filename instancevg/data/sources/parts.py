@@ -13,7 +13,8 @@ from ...config import ModelConfig
 from ..dataset import PartsGroundingDataset
 from ..generators.procedural_parts import render_part_sample
 from ..generators.procedural_scene import check_sample_address
-from .registry import DataSpec, RawSample, SourceKind, TrainSampling, register
+from ..sampling import TrainSampling
+from .registry import DataSpec, RawSample, SourceKind, register
 
 PARTS_EVAL_SAMPLES = 500  # evaluation renders this many samples of the split
 

@@ -20,7 +20,8 @@ from ..generators.procedural import render_sample
 from ..generators.procedural_scene import check_sample_address
 from ..readers.common import read_json
 from ..readers.record_json import load_grounding_json
-from .registry import DataSpec, RawSample, SourceKind, TrainSampling, record_samples, register
+from ..sampling import TrainSampling
+from .registry import DataSpec, RawSample, SourceKind, record_samples, register
 
 # samples of a split that evaluating procedural:SEED reads without a limit; val and test are
 # `instancevg make-data`'s defaults (--n-val, --n-test), train is drawn on the fly in training

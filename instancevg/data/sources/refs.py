@@ -14,7 +14,8 @@ from pathlib import Path
 from ...config import ModelConfig
 from ..dataset import CyclicDataset, RecordsDataset
 from ..readers.refs import REF_KINDS, load_refs, refs_files
-from .registry import DataSpec, SourceKind, TrainSampling, record_samples, register
+from ..sampling import TrainSampling
+from .registry import DataSpec, SourceKind, record_samples, register
 
 SPLIT_BY_KINDS = ("refcoco", "refcoco+", "refcocog")  # EXTRA is the refs file variant; the others: an image folder
 

@@ -13,9 +13,8 @@ from typing import Callable, Iterator, NamedTuple
 
 import numpy as np
 
-from ..generators.coco_expressions import DEFAULT_MIX, ExpressionMix
 
-__all__ = ["DataSpec", "SourceKind", "RawSample", "TrainSampling", "register", "get_kind", "registered_kinds", "record_samples"]
+__all__ = ["DataSpec", "SourceKind", "RawSample", "register", "get_kind", "registered_kinds", "record_samples"]
 
 _KINDS: dict[str, "SourceKind"] = {}
 
@@ -34,26 +33,6 @@ class RawSample(NamedTuple):
     text: str
     boxes: np.ndarray
     masks: np.ndarray
-
-
-@dataclass(frozen=True)
-class TrainSampling:
-    """How training sources draw and augment their samples (``TrainConfig`` fields of the same names).
-
-    Attributes:
-        hflip: probability of mirroring a real-photo sample (coco, copy-paste, released datasets;
-            "left" and "right" swap, or the expression is generated on the mirrored photo).
-        scale_jitter: zoom a real photo in or out by up to ``1 + scale_jitter`` before its expression
-            is generated (coco, copy-paste; :func:`instancevg.data.transforms.zoom`); 0 = off. The
-            released datasets' written expressions may name what a crop would cut, so they are not zoomed.
-        mix: how generated expressions (coco, copy-paste) weigh their kinds: several targets,
-            wrong counts, look-alike absent categories
-            (:class:`instancevg.data.generators.coco_expressions.ExpressionMix`).
-    """
-
-    hflip: float = 0.0
-    scale_jitter: float = 0.0
-    mix: ExpressionMix = DEFAULT_MIX
 
 
 @dataclass(frozen=True)
@@ -149,7 +128,7 @@ class SourceKind:
         train: ``(spec, config, seed, sampling, cache) -> Dataset``, the
             source's training stream indexed by global sample index (``cache``: a dict shared by
             the sources of one mixture, for indexes worth building once; ``sampling``: a
-            :class:`TrainSampling`).
+            :class:`~instancevg.data.sampling.TrainSampling`).
         eval: ``(spec, config, split, limit, full_masks) -> Dataset``, a finite evaluation set of
             model items (the first ``limit`` when given); raises ValueError for an unknown split
             or a kind with no evaluation data.
