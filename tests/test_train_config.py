@@ -126,6 +126,11 @@ def test_optimizer_groups_frozen_bn_and_text_layers(tiny_model):
 def test_expression_mix_fields_are_checked():
     cfg = TrainConfig(data=["procedural"], out="runs/x", wrong_count_weight=0.0, similar_absent_weight=1.5)
     assert (cfg.wrong_count_weight, cfg.similar_absent_weight) == (0.0, 1.5)
+    sampling = TrainConfig(data=["procedural"], out="runs/x", hflip=0.25, scale_jitter=0.5, multi_target_weight=3.0,
+                           similar_absent_weight=1.5).sampling()
+    assert (sampling.hflip, sampling.scale_jitter) == (0.25, 0.5)
+    assert (sampling.mix.multi_target_weight, sampling.mix.wrong_count_weight, sampling.mix.similar_absent_weight) == (
+        3.0, 1.0, 1.5)
     for field, bad, msg in [("wrong_count_weight", -0.5, "wrong_count_weight must be >= 0"),
                             ("similar_absent_weight", -1.0, "similar_absent_weight must be >= 0"),
                             ("multi_target_weight", 0.0, "multi_target_weight must be positive")]:

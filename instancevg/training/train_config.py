@@ -10,6 +10,7 @@ import torch
 
 from ..config import ModelConfig, get_preset
 from ..data.generators.coco_expressions import ExpressionMix
+from ..data.sampling import TrainSampling
 from ..data.sources import DataSpec
 from .losses import LOSS_WEIGHTINGS
 from .matcher import MatcherWeights
@@ -121,7 +122,7 @@ lies outside its box (:class:`~instancevg.training.matcher.MatcherWeights`; 0, t
         if self.keep_every and self.keep_every % self.ckpt_every:
             raise ValueError(f"keep_every ({self.keep_every}) must be a multiple of ckpt_every ({self.ckpt_every}): "
                              f"checkpoints are written every ckpt_every steps, so no other step can be kept")
-        ExpressionMix(self.multi_target_weight, self.wrong_count_weight, self.similar_absent_weight)  # checks them
+        self.sampling()  # checks the expression mix's weights
         self.matcher_weights()  # checks point_in_box_cost
         if not 0.0 <= self.hflip <= 1.0:
             raise ValueError(f"hflip is a probability in [0, 1], got {self.hflip}")
@@ -131,6 +132,16 @@ lies outside its box (:class:`~instancevg.training.matcher.MatcherWeights`; 0, t
         if self.epochs is not None and not self.epochs > 0:
             raise ValueError(f"epochs must be positive, got {self.epochs}")
         self.model_config()  # unknown model fields fail now, not after the data has loaded
+
+    def sampling(self) -> TrainSampling:
+        """How the training sources draw and augment samples: ``hflip``, ``scale_jitter`` and the
+        expression mix of ``multi_target_weight``, ``wrong_count_weight`` and ``similar_absent_weight``.
+
+        Raises:
+            ValueError: a weight of the mix is out of range (:class:`ExpressionMix`).
+        """
+        mix = ExpressionMix(self.multi_target_weight, self.wrong_count_weight, self.similar_absent_weight)
+        return TrainSampling(hflip=self.hflip, scale_jitter=self.scale_jitter, mix=mix)
 
     def matcher_weights(self) -> MatcherWeights:
         """The matching-cost weights of this run: the defaults with ``point_in_box_cost``.

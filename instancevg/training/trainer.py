@@ -27,8 +27,7 @@ from tqdm import tqdm
 from ..runtime.atomic_io import atomic_write_bytes, atomic_write_json
 from ..checkpoint import latest_checkpoint, load_training_checkpoint, remove_stale_temps, save_training_checkpoint
 from ..data.dataset import GroundingCollate
-from ..data.generators.coco_expressions import ExpressionMix
-from ..data.sources import (DataSpec, TrainSampling, describe_sources, eval_dataset, finite_length,
+from ..data.sources import (DataSpec, describe_sources, eval_dataset, finite_length,
                             train_dataset, validation_sources)
 from ..evaluation.evaluate import evaluate, headline
 from .losses import LOSS_WEIGHTINGS, grounding_loss
@@ -145,9 +144,7 @@ def validation_specs(cfg: TrainConfig) -> list[DataSpec]:
 
 def build_datasets(cfg: TrainConfig, model_config):
     """(training stream indexed by global index, {label: validation dataset with full-size masks})."""
-    mix = ExpressionMix(cfg.multi_target_weight, cfg.wrong_count_weight, cfg.similar_absent_weight)
-    sampling = TrainSampling(hflip=cfg.hflip, scale_jitter=cfg.scale_jitter, mix=mix)
-    train = train_dataset([DataSpec.parse(s) for s in cfg.data], model_config, cfg.seed, sampling)
+    train = train_dataset([DataSpec.parse(s) for s in cfg.data], model_config, cfg.seed, cfg.sampling())
     val = {str(spec): eval_dataset(spec, model_config, "val", limit=cfg.val_samples)
            for spec in validation_specs(cfg)}
     return train, val

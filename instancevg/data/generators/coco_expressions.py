@@ -32,6 +32,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from ...runtime.consistency import mask_boxes
 from .expression import Expression
 from .vocabulary import NUMBER_WORDS, ORDINAL_WORDS, PHOTO_COLOURS, PHOTO_RELATION_PHRASES, plural
 
@@ -202,11 +203,9 @@ def scene_objects(image: np.ndarray, masks: np.ndarray, categories: list[str], c
     hgt, wid = image.shape[:2]
     colours = colour_fractions(image, masks)
     vis = visible_fraction or [1.0] * len(categories)
+    boxes, _ = mask_boxes(masks)
     out = []
-    for k, m in enumerate(masks):
-        ys, xs = np.nonzero(m.any(1))[0], np.nonzero(m.any(0))[0]
-        box = (np.array([xs[0], ys[0], xs[-1] + 1, ys[-1] + 1], np.float32) if len(xs)
-               else np.zeros(4, np.float32))
+    for k, (m, box) in enumerate(zip(masks, boxes)):
         area = float(m.sum())
         ok = not crowd[k] and area >= MIN_TARGET_AREA * hgt * wid and vis[k] >= MIN_VISIBLE
         out.append(PhotoObject(categories[k], box, area, ok, colours[k]))
