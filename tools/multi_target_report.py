@@ -17,7 +17,10 @@ target count:
 * ``all reachable``: share of samples whose every target some query reaches (the ceiling of
   ``exact`` for any score threshold, NMS or count rule);
 * ``ref in box``: of the targets, the share whose box holds at least one of the Nq reference
-  points (AQSM, InstanceVG Sec. 3.2): whether the point selection reaches every target.
+  points (AQSM, InstanceVG Sec. 3.2): whether the point selection reaches every target;
+* ``reached from point``: of the targets that hold a reference point, the share whose box some query
+  seeded inside it predicts (IoU >= 0.5): whether a query boxes the instance under its own point
+  or drifts to another (what ``TrainConfig.point_in_box_cost`` trains for).
 
     python tools/multi_target_report.py --checkpoint instancevg/weights/instancevg_edge.safetensors --split train --limit 400
     python tools/multi_target_report.py --data grefcoco:runs/handwritten:../shared/data/coco-real --split val
@@ -91,14 +94,19 @@ def main(argv=None) -> int:
             x, y = captured["ref"][:, 0:1] * w, captured["ref"][:, 1:2] * h
             inside = (x >= gt[:, 0]) & (x <= gt[:, 2]) & (y >= gt[:, 1]) & (y <= gt[:, 3])  # (Nq, k)
             row["ref in box"].append(float(inside.any(0).mean()))
+            iou = box_iou_xyxy(r.extra["all_boxes"], gt)  # (Nq, k), queries in reference-point order
+            seeded = inside.any(0)
+            if seeded.any():
+                row["reached from point"].append(float(((iou >= 0.5) & inside).any(0)[seeded].mean()))
         for i in range(3):
             row[f"s{i + 1}"].append(float(scores[i]))
     table = {}
     for key in sorted(rows):
         row = rows[key]
+        medians = {f"s{i + 1}" for i in range(3)}  # the score columns are medians, the rest means
         table[key] = {"n": len(row["kept"]), **{m: round(float(np.mean(v)), 3) for m, v in row.items()
-                                               if not m.startswith("s")},
-                      **{m: round(float(np.median(v)), 3) for m, v in row.items() if m.startswith("s")}}
+                                               if m not in medians},
+                      **{m: round(float(np.median(v)), 3) for m, v in row.items() if m in medians}}
         print(f"targets {key}: " + json.dumps(table[key]))
     return 0
 
