@@ -108,3 +108,15 @@ def test_init_from_a_lite0_file_keeps_everything_but_the_trunk():
     assert torch.equal(after["backbone.stem.0.weight"], before["backbone.stem.0.weight"])
     assert all(torch.equal(after[k], v) for k, v in kept.items() if not k.startswith("text_encoder."))
     assert torch.equal(after["decoder.layers.0.self_attn.in_proj_weight"], state["decoder.layers.0.self_attn.in_proj_weight"])
+
+
+def test_init_from_report_names_imagenet_weights_apart_from_fresh_ones():
+    from instancevg.training.trainer import init_from_report
+
+    missing = ["backbone.stem.0.weight", "class_prior.fc.weight", "neck.lateral.1.weight", "neck.lateral.1.bias"]
+    line = init_from_report("a.safetensors", missing, ["pixel_decoder.existence.0.weight"], "efficientnet-lite2")
+    assert "2 weights from efficientnet-lite2's ImageNet file (backbone.stem, class_prior.fc)" in line
+    assert "2 weights start fresh (neck.lateral)" in line and "1 unused (pixel_decoder.existence)" in line
+    # Without an ImageNet load, nothing came from there: every missing weight starts fresh.
+    line = init_from_report("a.safetensors", missing, [], None)
+    assert "ImageNet" not in line and "4 weights start fresh" in line

@@ -165,6 +165,24 @@ def weights_for_backbone(weights: dict[str, torch.Tensor], model: torch.nn.Modul
             if not k.startswith(BACKBONE_SPECIFIC) and (k not in own or own[k].shape == v.shape)}
 
 
+def init_from_report(source: str, missing: list[str], dropped: list[str], imagenet_backbone: str | None) -> str:
+    """The line ``instancevg train --init-from`` prints about the weights the file did not give.
+
+    Args:
+        source: the ``--init-from`` file.
+        missing: model keys the file lacks (or whose shape differs); ``dropped``: file keys the
+            model has no use for (:func:`instancevg.checkpoint.load_weights`).
+        imagenet_backbone: the backbone whose ImageNet file the model loaded before the file's
+            weights (its trunk and classifier keys then come from there), or None when it loaded none.
+    """
+    from_imagenet = [k for k in missing if imagenet_backbone and k.startswith(BACKBONE_SPECIFIC)]
+    fresh = [k for k in missing if k not in from_imagenet]
+    imagenet = (f"{len(from_imagenet)} weights from {imagenet_backbone}'s ImageNet file "
+                f"({_module_names(from_imagenet)}), " if from_imagenet else "")
+    return (f"--init-from {source}: {imagenet}{len(fresh)} weights start fresh ({_module_names(fresh)}), "
+            f"{len(dropped)} unused ({_module_names(dropped)})")
+
+
 def _module_names(keys: list[str]) -> str:
     """'a.b.c.weight', 'a.b.d.bias' -> 'a.b' (the modules the keys belong to, two levels deep)."""
     return ", ".join(sorted({".".join(k.split(".")[:2]) for k in keys})) or "-"
@@ -293,9 +311,8 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, stop_at
         if file_config.backbone != model_config.backbone:
             weights = weights_for_backbone(weights, model)
         fresh, dropped = load_weights(model, weights, source=cfg.init_from, partial=True)
-        if rank == 0 and (fresh or dropped):  # a config option the file was trained without
-            print(f"--init-from {cfg.init_from}: {len(fresh)} weights start fresh "
-                  f"({_module_names(fresh)}), {len(dropped)} unused ({_module_names(dropped)})")
+        if rank == 0 and (fresh or dropped):  # a config option or backbone the file was trained without
+            print(init_from_report(cfg.init_from, fresh, dropped, model_config.backbone if pretrained else None))
     optimizer = build_optimizer(model, cfg)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(cfg))
     history: list[dict] = []
