@@ -87,7 +87,7 @@ def test_points_in_boxes_edges_and_outside():
     assert points_in_boxes(points, boxes)[:, 0].tolist() == [True, True, False, False]
 
 
-@pytest.mark.parametrize("bad", [-1.0, float("nan"), float("inf")])
+@pytest.mark.parametrize("bad", [-1.0, float("nan"), float("inf"), True, "5"])
 def test_matcher_weights_reject_bad_cost(bad):
     with pytest.raises(ValueError, match="point_in_box_cost"):
         MatcherWeights(point_in_box_cost=bad)

@@ -11,13 +11,13 @@ group's most salient member.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 from scipy.optimize import linear_sum_assignment
 
+from ..runtime.real_number import is_real_number
 from .box_ops import box_cxcywh_to_xyxy, generalized_box_iou_pairwise
 
 
@@ -34,7 +34,7 @@ class MatcherWeights:
     def __post_init__(self):
         for name in ("class_cost", "box_cost", "giou_cost", "point_cost", "point_in_box_cost"):
             value = getattr(self, name)
-            if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
+            if not (is_real_number(value) and value >= 0):
                 raise ValueError(f"matching cost weight {name} must be a finite number >= 0, got {value!r}")
 
 
