@@ -82,7 +82,7 @@ def test_match_point_in_box_cost_prefers_query_on_the_target():
 
 
 def test_points_in_boxes_edges_and_outside():
-    boxes = torch.tensor([[0.5, 0.5, 0.2, 0.4]])  # x 0.4..0.6, y 0.3..0.7
+    boxes = torch.tensor([[0.4, 0.3, 0.6, 0.7]])  # xyxy
     points = torch.tensor([[0.5, 0.5], [0.4, 0.7], [0.39, 0.5], [0.5, 0.71]])
     assert points_in_boxes(points, boxes)[:, 0].tolist() == [True, True, False, False]
 

@@ -33,9 +33,11 @@ import json
 from collections import defaultdict
 
 import numpy as np
+import torch
 
 from instancevg.evaluation.grec import greedy_giou_match
 from instancevg.runtime.boxes import box_iou_xyxy
+from instancevg.training.matcher import points_in_boxes
 
 
 def matched(pred: np.ndarray, gt: np.ndarray, thr: float = 0.5) -> int:
@@ -91,8 +93,8 @@ def main(argv=None) -> int:
             row["any matched"].append(reached / k)
             row["all reachable"].append(float(reached == k))
             h, w = image.shape[:2]  # reference points are normalised to the unpadded frame
-            x, y = captured["ref"][:, 0:1] * w, captured["ref"][:, 1:2] * h
-            inside = (x >= gt[:, 0]) & (x <= gt[:, 2]) & (y >= gt[:, 1]) & (y <= gt[:, 3])  # (Nq, k)
+            points = torch.from_numpy(captured["ref"] * np.array([w, h], np.float32))  # (Nq, 2) pixels
+            inside = points_in_boxes(points, torch.from_numpy(np.asarray(gt, np.float32))).numpy()  # (Nq, k)
             row["ref in box"].append(float(inside.any(0).mean()))
             iou = box_iou_xyxy(r.extra["all_boxes"], gt)  # (Nq, k), queries in reference-point order
             seeded = inside.any(0)
@@ -101,9 +103,9 @@ def main(argv=None) -> int:
         for i in range(3):
             row[f"s{i + 1}"].append(float(scores[i]))
     table = {}
+    medians = {f"s{i + 1}" for i in range(3)}  # the score columns are medians, the rest means
     for key in sorted(rows):
         row = rows[key]
-        medians = {f"s{i + 1}" for i in range(3)}  # the score columns are medians, the rest means
         table[key] = {"n": len(row["kept"]), **{m: round(float(np.mean(v)), 3) for m, v in row.items()
                                                if m not in medians},
                       **{m: round(float(np.median(v)), 3) for m, v in row.items() if m in medians}}

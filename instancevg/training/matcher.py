@@ -38,19 +38,19 @@ class MatcherWeights:
                 raise ValueError(f"matching cost weight {name} must be a finite number >= 0, got {value!r}")
 
 
-def points_in_boxes(points: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
+def points_in_boxes(points: torch.Tensor, boxes_xyxy: torch.Tensor) -> torch.Tensor:
     """Whether each point lies inside each box, edges included.
 
     Args:
-        points: (N, 2) (x, y), normalised.
-        boxes: (K, 4) cxcywh, normalised.
+        points: (N, 2) (x, y); boxes_xyxy: (K, 4) (x0, y0, x1, y1), in the same units (normalised
+            or pixels).
 
     Returns:
         (N, K) bool.
     """
-    x0y0x1y1 = box_cxcywh_to_xyxy(boxes)
     x, y = points[:, 0:1], points[:, 1:2]
-    return (x >= x0y0x1y1[:, 0]) & (x <= x0y0x1y1[:, 2]) & (y >= x0y0x1y1[:, 1]) & (y <= x0y0x1y1[:, 3])
+    b = boxes_xyxy
+    return (x >= b[:, 0]) & (x <= b[:, 2]) & (y >= b[:, 1]) & (y <= b[:, 3])
 
 
 @torch.no_grad()
@@ -87,15 +87,15 @@ def hungarian_match(
             out.append((empty, empty))
             continue
         gt = gt.float().to(pred_boxes.device)
-        boxes = pred_boxes[i].float()
+        boxes, gt_xyxy, points = pred_boxes[i].float(), box_cxcywh_to_xyxy(gt), reference_points[i].float()
         cost = (
             -weights.class_cost * prob_fg[i][:, None]
             + weights.box_cost * torch.cdist(boxes, gt, p=1)
-            - weights.giou_cost * generalized_box_iou_pairwise(box_cxcywh_to_xyxy(boxes), box_cxcywh_to_xyxy(gt))
-            + weights.point_cost * torch.cdist(reference_points[i].float(), gt[:, :2], p=1)
+            - weights.giou_cost * generalized_box_iou_pairwise(box_cxcywh_to_xyxy(boxes), gt_xyxy)
+            + weights.point_cost * torch.cdist(points, gt[:, :2], p=1)
         )
         if weights.point_in_box_cost:
-            cost = cost + weights.point_in_box_cost * (~points_in_boxes(reference_points[i].float(), gt)).float()
+            cost = cost + weights.point_in_box_cost * (~points_in_boxes(points, gt_xyxy)).float()
         cost_np = cost.cpu().numpy()
         if not np.isfinite(cost_np).all():
             raise ValueError(f"non-finite matching cost in sample {i}")
